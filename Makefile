@@ -1,0 +1,75 @@
+# rastro — the README lists what each target does.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PY := /usr/bin/python3
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR := 0
+export PYTHONDONTWRITEBYTECODE := 1
+ARTIFACTS := artifacts
+SCENARIOS := kafka
+
+# Debian packages the controller needs (PyPI is not used: see requirements.txt for pip users).
+DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest python3-yaml \
+            python3-jinja2 maven default-jdk-headless systemd-container debootstrap apt-cacher-ng \
+            openssh-client iproute2 rsync
+
+.PHONY: help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+deps: ## install the controller's prerequisites from Debian
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "[deps] installing:" $$missing; \
+	  apt-get update -q >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	else echo "[deps] all prerequisites present"; fi
+
+lab: deps ## create or start the three lab hosts (idempotent)
+	lab/lab.sh up
+
+lab-down: ## stop and remove the lab hosts (keeps the cached base image)
+	lab/lab.sh down
+
+lab-status: ## show which lab hosts run
+	lab/lab.sh status
+
+kafka-dist: deps ## resolve the Kafka jars with Maven (cached in kafka-dist/target)
+	mvn -q -B -f kafka-dist/pom.xml dependency:copy-dependencies
+
+deploy: lab ## ansible-playbook site.yml, timed
+	@mkdir -p $(ARTIFACTS)
+	@start=$$(date +%s); ansible-playbook site.yml | tee $(ARTIFACTS)/site-first.log; \
+	  echo "site.yml took $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-first.time
+
+status: ## print the cluster's state
+	@$(PY) tests/cluster_status.py
+
+lint: deps ## yamllint and ansible-lint (production profile)
+	yamllint -s .
+	ansible-lint --profile production --offline -q
+
+unit: deps ## unit tests (topic module, inventory checks)
+	$(PY) -m pytest -q tests/unit
+
+molecule: lab ## every molecule scenario, in molecule's sequence
+	@for s in $(SCENARIOS); do tests/molecule_sequence.sh $$s; done
+
+integration: lab ## fresh lab → site.yml → assertions → idempotent re-run
+	@mkdir -p $(ARTIFACTS)
+	lab/lab.sh down
+	lab/lab.sh up
+	@start=$$(date +%s); ansible-playbook site.yml > $(ARTIFACTS)/site-first.log || { tail -60 $(ARTIFACTS)/site-first.log; exit 1; }; \
+	  echo "first site.yml on fresh lab hosts: $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-first.time
+	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_cluster.py tests/integration/test_topics.py \
+	  tests/integration/test_failover.py tests/integration/test_idempotence.py
+
+test: lint unit molecule integration ## the README's test command
+
+demo: deps lab ## fresh Debian machine → lab → deploy → cluster state
+	ansible-playbook site.yml
+	@$(PY) tests/cluster_status.py
+
+clean:
+	rm -rf $(ARTIFACTS) kafka-dist/target .pytest_cache

@@ -1,0 +1,73 @@
+"""Topics as code: driver-locations as declared, and drift put back by the next run."""
+
+from __future__ import annotations
+
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+from tests.lib.lab import ansible_playbook, recap
+
+DECLARED = {
+    "cleanup.policy": "compact",
+    "min.insync.replicas": "2",
+    "segment.ms": "300000",
+    "min.cleanable.dirty.ratio": "0.1",
+    "delete.retention.ms": "3600000",
+    "max.compaction.lag.ms": "600000",
+    "min.compaction.lag.ms": "0",
+}
+
+
+def topic_overrides(admin: AdminClient, name: str) -> dict[str, str]:
+    res = ConfigResource("topic", name)
+    entries = admin.describe_configs([res])[res].result(15)
+    return {k: e.value for k, e in entries.items() if int(e.source) == 1}  # DYNAMIC_TOPIC_CONFIG
+
+
+def test_driver_locations_is_compacted_rf3_minisr2(admin: AdminClient) -> None:
+    topic = admin.list_topics("driver-locations", timeout=15).topics["driver-locations"]
+    assert topic.error is None
+    assert len(topic.partitions) == 12
+    assert {len(p.replicas) for p in topic.partitions.values()} == {3}
+    assert {len(p.isrs) for p in topic.partitions.values()} == {3}
+    assert topic_overrides(admin, "driver-locations") == DECLARED
+
+
+def test_dlq_is_delete_policy_seven_days(admin: AdminClient) -> None:
+    cfg = topic_overrides(admin, "driver-locations-dlq")
+    assert cfg["cleanup.policy"] == "delete"
+    assert cfg["retention.ms"] == str(7 * 24 * 3600 * 1000)
+
+
+def test_hand_changed_config_is_put_back(admin: AdminClient) -> None:
+    # An operator "fixes" things by hand: lowers min ISR and adds a retention override.
+    drifted = dict(DECLARED, **{"min.insync.replicas": "1", "retention.ms": "60000"})
+    res = ConfigResource("topic", "driver-locations", set_config=drifted)
+    admin.alter_configs([res])[res].result(15)
+    assert topic_overrides(admin, "driver-locations")["min.insync.replicas"] == "1"
+
+    run = ansible_playbook("playbooks/topics.yml", "--diff")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+    assert recap(run.stdout)["kafka1"]["changed"] == 1, run.stdout[-3000:]
+    # The diff names what was put back.
+    assert '-        "min.insync.replicas": "1",' in run.stdout, run.stdout[-3000:]
+    assert '+        "min.insync.replicas": "2",' in run.stdout, run.stdout[-3000:]
+    assert '-        "retention.ms": "60000"' in run.stdout, run.stdout[-3000:]
+    assert topic_overrides(admin, "driver-locations") == DECLARED
+
+    again = ansible_playbook("playbooks/topics.yml")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert recap(again.stdout)["kafka1"]["changed"] == 0, again.stdout[-3000:]
+
+
+def test_check_mode_reports_without_changing(admin: AdminClient) -> None:
+    res = ConfigResource("topic", "driver-locations", set_config=dict(DECLARED, **{"segment.ms": "600000"}))
+    admin.alter_configs([res])[res].result(15)
+    try:
+        run = ansible_playbook("playbooks/topics.yml", "--check", "--diff")
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert recap(run.stdout)["kafka1"]["changed"] == 1
+        assert topic_overrides(admin, "driver-locations")["segment.ms"] == "600000"  # untouched
+    finally:
+        fix = ansible_playbook("playbooks/topics.yml")
+        assert fix.returncode == 0, fix.stdout[-3000:]
+    assert topic_overrides(admin, "driver-locations") == DECLARED

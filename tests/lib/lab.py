@@ -1,0 +1,57 @@
+"""Helpers the integration tests and scripts share: where the lab is and how to reach it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[2]
+HOSTS = {"kafka1": "192.168.56.11", "kafka2": "192.168.56.12", "kafka3": "192.168.56.13"}
+BOOTSTRAP = ",".join(f"{ip}:9092" for ip in HOSTS.values())
+SSH_KEY = os.environ.get("RASTRO_SSH_KEY", "/var/lib/rastro-lab/ssh/id_ed25519")
+SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
+
+
+def ssh(host: str, command: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Run a command on a lab host as root."""
+    proc = subprocess.run(["ssh", *SSH_OPTS, "-i", SSH_KEY, f"root@{HOSTS.get(host, host)}", command],
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ssh {host} {command!r} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def ansible_playbook(*args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_NOCOLOR="1")
+    return subprocess.run(["ansible-playbook", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """Per-host counters from every PLAY RECAP in an ansible-playbook run, summed."""
+    totals: dict[str, dict[str, int]] = {}
+    for host, ok, changed, unreachable, failed in RECAP.findall(output):
+        t = totals.setdefault(host, {"ok": 0, "changed": 0, "unreachable": 0, "failed": 0})
+        t["ok"] += int(ok)
+        t["changed"] += int(changed)
+        t["unreachable"] += int(unreachable)
+        t["failed"] += int(failed)
+    return totals
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 2.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
