@@ -40,7 +40,7 @@ ensure_bridge() {
     log "creating bridge $BRIDGE"
     ip link add "$BRIDGE" type bridge
   fi
-  ip addr show dev "$BRIDGE" | grep -q "inet $GATEWAY/24" || ip addr add "$GATEWAY/24" dev "$BRIDGE"
+  [[ $(ip -4 -o addr show dev "$BRIDGE") == *"inet $GATEWAY/24"* ]] || ip addr add "$GATEWAY/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
 }
 
@@ -140,6 +140,8 @@ start_host() {
   local name=$1
   if host_running "$name"; then log "$name: already running"; return; fi
   mkdir -p "$LAB_DIR/run"
+  # A container that was killed can leave its veth behind; nspawn then refuses to start.
+  ip link del "vb-$name" 2>/dev/null || true
   log "$name: booting (${ADDR[$name]})"
   setsid systemd-nspawn -D "$(host_dir "$name")" --register=no --keep-unit -b \
     --network-bridge="$BRIDGE" -M "$name" </dev/null >"$LAB_DIR/run/$name.log" 2>&1 &
@@ -179,6 +181,7 @@ stop_host() {
     host_running "$name" && kill -KILL "$(cat "$p")" 2>/dev/null || true
   fi
   rm -f "$p"
+  ip link del "vb-$name" 2>/dev/null || true
 }
 
 cmd_down() {

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs a molecule scenario's playbooks in molecule's own sequence, for machines where molecule
+# itself is not installable: create → converge → idempotence (second converge must report
+# changed=0 on every host) → verify → destroy. destroy runs even when an earlier step fails.
+set -euo pipefail
+scenario=${1:?usage: $0 SCENARIO}
+cd "$(dirname "$0")/.."
+dir=molecule/$scenario
+[[ -f $dir/molecule.yml ]] || { echo "no scenario $dir" >&2; exit 2; }
+export ANSIBLE_CONFIG=$PWD/ansible.cfg ANSIBLE_NOCOLOR=1 MOLECULE_PROJECT_DIRECTORY=$PWD
+inv=(-i inventories/local)
+log_dir=artifacts/molecule/$scenario
+mkdir -p "$log_dir"
+
+playbook() {  # playbook NAME → the path molecule.yml gives for it
+  local p
+  p=$(/usr/bin/python3 -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["provisioner"]["playbooks"][sys.argv[2]])' "$dir/molecule.yml" "$1")
+  echo "$dir/$p"
+}
+
+step() { printf '%s [molecule:%s] %s\n' "$(date +%H:%M:%S)" "$scenario" "$*"; }
+
+run() {  # run STEP PLAYBOOK
+  local name=$1 pb=$2 start=$SECONDS
+  step "$name ($pb)"
+  if ! ansible-playbook "${inv[@]}" "$pb" > "$log_dir/$name.log" 2>&1; then
+    tail -60 "$log_dir/$name.log"
+    step "$name FAILED after $((SECONDS - start)) s (log: $log_dir/$name.log)"
+    return 1
+  fi
+  step "$name ok in $((SECONDS - start)) s"
+}
+
+destroy() { run destroy "$(playbook destroy)" || true; }
+trap destroy EXIT
+
+run create "$(playbook create)"
+run converge "$(playbook converge)"
+run idempotence "$(playbook converge)"
+changed=$(grep -E '^\S+\s+: ok=' "$log_dir/idempotence.log" | grep -v 'changed=0 ' || true)
+if [[ -n $changed ]]; then
+  step "idempotence FAILED: the second converge changed something:"
+  echo "$changed"
+  grep -E '^(changed|TASK)' "$log_dir/idempotence.log" | grep -B1 '^changed' || true
+  exit 1
+fi
+step "idempotence: changed=0 on every host"
+run verify "$(playbook verify)"
+step "passed"
