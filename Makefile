@@ -56,7 +56,7 @@ unit: deps ## unit tests (topic module, inventory checks)
 molecule: lab ## every molecule scenario, in molecule's sequence
 	@for s in $(SCENARIOS); do tests/molecule_sequence.sh $$s; done
 
-integration: lab ## fresh lab → site.yml → assertions → idempotent re-run
+integration: deps ## fresh lab → site.yml → assertions → idempotent re-run
 	@mkdir -p $(ARTIFACTS)
 	lab/lab.sh down
 	lab/lab.sh up

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from tests.lib.lab import ansible_playbook, recap
+from tests.lib.lab import ansible_playbook, recap, wait_until
 
 DECLARED = {
     "cleanup.policy": "compact",
@@ -21,6 +21,14 @@ def topic_overrides(admin: AdminClient, name: str) -> dict[str, str]:
     res = ConfigResource("topic", name)
     entries = admin.describe_configs([res])[res].result(15)
     return {k: e.value for k, e in entries.items() if int(e.source) == 1}  # DYNAMIC_TOPIC_CONFIG
+
+
+def set_by_hand(admin: AdminClient, name: str, configs: dict[str, str]) -> None:
+    """Alter configs the way an operator would, and wait until brokers report the new values
+    (config changes reach every broker through the metadata log a moment later)."""
+    res = ConfigResource("topic", name, set_config=configs)
+    admin.alter_configs([res])[res].result(15)
+    wait_until(lambda: topic_overrides(admin, name) == configs, 30, interval=0.5, what=f"configs {configs} on {name}")
 
 
 def test_driver_locations_is_compacted_rf3_minisr2(admin: AdminClient) -> None:
@@ -40,14 +48,13 @@ def test_dlq_is_delete_policy_seven_days(admin: AdminClient) -> None:
 
 def test_hand_changed_config_is_put_back(admin: AdminClient) -> None:
     # An operator "fixes" things by hand: lowers min ISR and adds a retention override.
-    drifted = dict(DECLARED, **{"min.insync.replicas": "1", "retention.ms": "60000"})
-    res = ConfigResource("topic", "driver-locations", set_config=drifted)
-    admin.alter_configs([res])[res].result(15)
-    assert topic_overrides(admin, "driver-locations")["min.insync.replicas"] == "1"
+    set_by_hand(admin, "driver-locations", dict(DECLARED, **{"min.insync.replicas": "1", "retention.ms": "60000"}))
 
     run = ansible_playbook("playbooks/topics.yml", "--diff")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr
     assert recap(run.stdout)["kafka1"]["changed"] == 1, run.stdout[-3000:]
+    wait_until(lambda: topic_overrides(admin, "driver-locations") == DECLARED, 30, interval=0.5,
+               what="the declared configs to be back")
     # The diff names what was put back.
     assert '-        "min.insync.replicas": "1",' in run.stdout, run.stdout[-3000:]
     assert '+        "min.insync.replicas": "2",' in run.stdout, run.stdout[-3000:]
@@ -60,8 +67,7 @@ def test_hand_changed_config_is_put_back(admin: AdminClient) -> None:
 
 
 def test_check_mode_reports_without_changing(admin: AdminClient) -> None:
-    res = ConfigResource("topic", "driver-locations", set_config=dict(DECLARED, **{"segment.ms": "600000"}))
-    admin.alter_configs([res])[res].result(15)
+    set_by_hand(admin, "driver-locations", dict(DECLARED, **{"segment.ms": "600000"}))
     try:
         run = ansible_playbook("playbooks/topics.yml", "--check", "--diff")
         assert run.returncode == 0, run.stdout[-3000:]
@@ -70,4 +76,5 @@ def test_check_mode_reports_without_changing(admin: AdminClient) -> None:
     finally:
         fix = ansible_playbook("playbooks/topics.yml")
         assert fix.returncode == 0, fix.stdout[-3000:]
-    assert topic_overrides(admin, "driver-locations") == DECLARED
+    wait_until(lambda: topic_overrides(admin, "driver-locations") == DECLARED, 30, interval=0.5,
+               what="the declared configs to be back")

@@ -1,0 +1,117 @@
+"""A confluent-kafka producer configured for the contract's guarantees.
+
+acks=all + enable.idempotence: an acknowledged update is on min.insync.replicas brokers, and
+retries can neither duplicate nor reorder one driver's updates (same key → same partition, and
+the idempotent producer keeps per-partition order across retries).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+from confluent_kafka import KafkaError, Producer
+
+from . import metrics
+from .contract import serialize
+
+DEFAULTS: dict[str, Any] = {
+    "acks": "all",
+    "enable.idempotence": True,
+    "compression.type": "lz4",
+    "linger.ms": 10,
+    "batch.size": 262144,
+    "batch.num.messages": 10000,
+    "queue.buffering.max.messages": 1000000,
+    "queue.buffering.max.kbytes": 262144,
+    "message.timeout.ms": 120000,
+}
+
+
+class FatalProducerError(RuntimeError):
+    pass
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    acked: int = 0
+    failed: int = 0
+    latencies: list[float] = field(default_factory=list)
+    keep_latencies: bool = False
+
+
+class Sender:
+    def __init__(self, bootstrap_servers: str, topic: str, extra: Optional[Mapping[str, Any]] = None,
+                 on_ack: Optional[Callable[[Any], None]] = None, keep_latencies: bool = False) -> None:
+        self.topic = topic
+        self.stats = Stats(keep_latencies=keep_latencies)
+        self.fatal: Optional[str] = None
+        self.on_ack = on_ack
+        conf = dict(DEFAULTS, **(extra or {}))
+        conf["bootstrap.servers"] = bootstrap_servers
+        conf["error_cb"] = self._on_error
+        self.producer = Producer(conf)
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self.fatal = f"fatal Kafka error: {err.str()}"
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
+            print(f"warning: all brokers down ({err.str()}); retrying", file=sys.stderr)
+
+    def _on_delivery(self, err: Optional[KafkaError], msg: Any) -> None:
+        if err is not None:
+            self.stats.failed += 1
+            metrics.FAILED.labels(reason=err.name()).inc()
+            return
+        self.stats.acked += 1
+        latency = msg.latency() or 0.0
+        metrics.ACKED.inc()
+        metrics.LATENCY.observe(latency)
+        if self.stats.keep_latencies:
+            self.stats.latencies.append(latency)
+        if self.on_ack is not None:
+            self.on_ack(msg)
+
+    def send(self, key: str, update: Optional[Mapping[str, Any]]) -> None:
+        """Validate and enqueue; a tombstone when update is None. Raises ContractError."""
+        if update is None:
+            k, v = key.encode(), None
+        else:
+            k, v = serialize(update)
+            if k.decode() != key:
+                from .contract import ContractError
+                raise ContractError("driver_id", update.get("driver_id"), f"must equal the record key {key!r}")
+        self.send_raw(k, v)
+
+    def send_raw(self, key: bytes, value: Optional[bytes]) -> None:
+        """Enqueue already-validated bytes (the hot path of `run`)."""
+        if self.fatal:
+            raise FatalProducerError(self.fatal)
+        while True:
+            try:
+                self.producer.produce(self.topic, key=key, value=value, on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                # Local queue full: serve delivery reports until there is room.
+                self.producer.poll(0.05)
+        self.stats.sent += 1
+        metrics.SENT.inc()
+
+    def poll(self, timeout: float = 0) -> None:
+        self.producer.poll(timeout)
+        metrics.QUEUE.set(len(self.producer))
+        if self.fatal:
+            raise FatalProducerError(self.fatal)
+
+    def flush(self, timeout: float) -> int:
+        """Wait for outstanding acknowledgements; returns how many are still pending."""
+        pending = self.producer.flush(timeout)
+        metrics.QUEUE.set(pending)
+        return pending
+
+
+def encode(update: Mapping[str, Any]) -> bytes:
+    return json.dumps(update, separators=(",", ":")).encode()
