@@ -11,7 +11,8 @@ SCENARIOS := kafka
 # Debian packages the controller needs (PyPI is not used: see requirements.txt for pip users).
 DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest python3-yaml \
             python3-jinja2 maven default-jdk-headless systemd-container debootstrap apt-cacher-ng \
-            openssh-client iproute2 rsync
+            openssh-client iproute2 python3-pip python3-setuptools python3-wheel python3-prometheus-client \
+            python3-matplotlib
 
 .PHONY: help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 

@@ -19,6 +19,8 @@ from .contract import serialize
 
 DEFAULTS: dict[str, Any] = {
     "acks": "all",
+    # Same partition as the Java clients for the same key (see partitioning.py).
+    "partitioner": "murmur2_random",
     "enable.idempotence": True,
     "compression.type": "lz4",
     "linger.ms": 10,
