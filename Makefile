@@ -14,7 +14,7 @@ DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest
             openssh-client iproute2 python3-pip python3-setuptools python3-wheel python3-prometheus-client \
             python3-matplotlib
 
-.PHONY: help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -74,3 +74,7 @@ demo: deps lab ## fresh Debian machine → lab → deploy → cluster state
 
 clean:
 	rm -rf $(ARTIFACTS) kafka-dist/target .pytest_cache
+
+bench-producer: deps ## our producer vs Kafka's ProducerPerformance on the lab cluster
+	@test -f kafka-dist/target/kafka-4.3.1/libs/kafka-tools-4.3.1.jar || $(MAKE) kafka-dist
+	$(PY) bench/producer_bench.py

@@ -52,6 +52,7 @@ class Sender:
         self.stats = Stats(keep_latencies=keep_latencies)
         self.fatal: Optional[str] = None
         self.on_ack = on_ack
+        self._published_sent = self._published_acked = 0
         conf = dict(DEFAULTS, **(extra or {}))
         conf["bootstrap.servers"] = bootstrap_servers
         conf["error_cb"] = self._on_error
@@ -70,7 +71,6 @@ class Sender:
             return
         self.stats.acked += 1
         latency = msg.latency() or 0.0
-        metrics.ACKED.inc()
         metrics.LATENCY.observe(latency)
         if self.stats.keep_latencies:
             self.stats.latencies.append(latency)
@@ -100,18 +100,25 @@ class Sender:
                 # Local queue full: serve delivery reports until there is room.
                 self.producer.poll(0.05)
         self.stats.sent += 1
-        metrics.SENT.inc()
+
+    def _publish_counts(self) -> None:
+        # Counters are published in bulk, not per message: a locked inc() per update would cost
+        # more than producing it.
+        metrics.SENT.inc(self.stats.sent - self._published_sent)
+        metrics.ACKED.inc(self.stats.acked - self._published_acked)
+        self._published_sent, self._published_acked = self.stats.sent, self.stats.acked
+        metrics.QUEUE.set(len(self.producer))
 
     def poll(self, timeout: float = 0) -> None:
         self.producer.poll(timeout)
-        metrics.QUEUE.set(len(self.producer))
+        self._publish_counts()
         if self.fatal:
             raise FatalProducerError(self.fatal)
 
     def flush(self, timeout: float) -> int:
         """Wait for outstanding acknowledgements; returns how many are still pending."""
         pending = self.producer.flush(timeout)
-        metrics.QUEUE.set(pending)
+        self._publish_counts()
         return pending
 
 
