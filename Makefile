@@ -6,7 +6,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR := 0
 export PYTHONDONTWRITEBYTECODE := 1
 ARTIFACTS := artifacts
-SCENARIOS := kafka
+SCENARIOS := kafka producer
 
 # Debian packages the controller needs (PyPI is not used: see requirements.txt for pip users).
 DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest python3-yaml \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a molecule scenario's playbooks in molecule's own sequence, for machines where molecule
 # itself is not installable: create → converge → idempotence (second converge must report
-# changed=0 on every host) → verify → destroy. destroy runs even when an earlier step fails.
+# changed=0 on every host) → verify → destroy, with prepare after create where the scenario has one. destroy runs even when an earlier step fails.
 set -euo pipefail
 scenario=${1:?usage: $0 SCENARIO}
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ mkdir -p "$log_dir"
 
 playbook() {  # playbook NAME → the path molecule.yml gives for it
   local p
-  p=$(/usr/bin/python3 -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["provisioner"]["playbooks"][sys.argv[2]])' "$dir/molecule.yml" "$1")
+  p=$(/usr/bin/python3 -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["provisioner"]["playbooks"][sys.argv[2]])' "$dir/molecule.yml" "$1" 2>/dev/null) || return 1
   echo "$dir/$p"
 }
 
@@ -35,6 +35,7 @@ destroy() { run destroy "$(playbook destroy)" || true; }
 trap destroy EXIT
 
 run create "$(playbook create)"
+if prepare=$(playbook prepare 2>/dev/null); then run prepare "$prepare"; fi
 run converge "$(playbook converge)"
 run idempotence "$(playbook converge)"
 changed=$(grep -E '^\S+\s+: ok=' "$log_dir/idempotence.log" | grep -v 'changed=0 ' || true)

@@ -49,11 +49,11 @@ def validate(update: Any, key: Optional[str] = None) -> dict[str, Any]:
     """Return the update if it meets the contract, else raise ContractError."""
     if not isinstance(update, Mapping):
         raise ContractError("update", update, "must be a JSON object")
-    missing = [f for f in FIELDS if f not in update]
-    if missing:
-        raise ContractError(missing[0], None, "is required")
-    extra = sorted(set(update) - set(FIELDS))
-    if extra:
+    if len(update) != len(FIELDS) or not all(f in update for f in FIELDS):
+        missing = [f for f in FIELDS if f not in update]
+        if missing:
+            raise ContractError(missing[0], None, "is required")
+        extra = sorted(set(update) - set(FIELDS))
         raise ContractError(extra[0], update[extra[0]], "is not part of the contract")
     driver_id = update["driver_id"]
     if not isinstance(driver_id, str) or not _DRIVER_ID.match(driver_id):

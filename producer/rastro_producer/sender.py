@@ -53,6 +53,7 @@ class Sender:
         self.fatal: Optional[str] = None
         self.on_ack = on_ack
         self._published_sent = self._published_acked = 0
+        self._pending_latencies: list[float] = []
         conf = dict(DEFAULTS, **(extra or {}))
         conf["bootstrap.servers"] = bootstrap_servers
         conf["error_cb"] = self._on_error
@@ -70,10 +71,7 @@ class Sender:
             metrics.FAILED.labels(reason=err.name()).inc()
             return
         self.stats.acked += 1
-        latency = msg.latency() or 0.0
-        metrics.LATENCY.observe(latency)
-        if self.stats.keep_latencies:
-            self.stats.latencies.append(latency)
+        self._pending_latencies.append(msg.latency() or 0.0)
         if self.on_ack is not None:
             self.on_ack(msg)
 
@@ -104,6 +102,11 @@ class Sender:
     def _publish_counts(self) -> None:
         # Counters are published in bulk, not per message: a locked inc() per update would cost
         # more than producing it.
+        if self._pending_latencies:
+            metrics.LATENCY.observe_many(self._pending_latencies)
+            if self.stats.keep_latencies:
+                self.stats.latencies.extend(self._pending_latencies)
+            self._pending_latencies = []
         metrics.SENT.inc(self.stats.sent - self._published_sent)
         metrics.ACKED.inc(self.stats.acked - self._published_acked)
         self._published_sent, self._published_acked = self.stats.sent, self.stats.acked
