@@ -1,0 +1,118 @@
+package io.rastro.connect.redis;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.connect.errors.ConnectException;
+import org.apache.kafka.connect.errors.DataException;
+import org.apache.kafka.connect.errors.RetriableException;
+import org.apache.kafka.connect.sink.ErrantRecordReporter;
+import org.apache.kafka.connect.sink.SinkRecord;
+import org.apache.kafka.connect.sink.SinkTask;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import redis.clients.jedis.exceptions.JedisConnectionException;
+
+/**
+ * Applies a batch of driver-locations records to Redis in partition order. Malformed records go
+ * to the dead letter queue through Connect's errant-record reporter and the batch goes on;
+ * Redis being unreachable makes the batch retriable until {@code redis.max.retries} is spent.
+ */
+public class RedisSinkTask extends SinkTask {
+  private static final Logger log = LoggerFactory.getLogger(RedisSinkTask.class);
+
+  private RedisSinkConfig config;
+  private RedisWriter writer;
+  private final UpdateParser parser = new UpdateParser();
+  private ErrantRecordReporter reporter;
+  private int failedAttempts;
+  private long applied;
+  private long stale;
+  private long deleted;
+  private long invalid;
+
+  @Override
+  public String version() {
+    return Version.VERSION;
+  }
+
+  @Override
+  public void start(Map<String, String> props) {
+    config = new RedisSinkConfig(props);
+    writer = new RedisWriter(config.host(), config.port(), config.user(), config.password(),
+        config.timeoutMs(), config.keyPrefix(), config.geoKey());
+    try {
+      reporter = context.errantRecordReporter();
+    } catch (NoSuchMethodError | NoClassDefFoundError e) {
+      reporter = null; // a Connect runtime older than 2.6
+    }
+    log.info("rastro Redis sink task started: redis={} prefix={} geo={} batch={} dlq={}", writer.address(),
+        config.keyPrefix(), config.geoKey(), config.batchSize(), reporter != null);
+  }
+
+  @Override
+  public void put(Collection<SinkRecord> records) {
+    if (records.isEmpty()) {
+      return;
+    }
+    List<DriverUpdate> updates = new ArrayList<>(records.size());
+    List<SinkRecord> sources = new ArrayList<>(records.size());
+    List<SinkRecord> bad = new ArrayList<>();
+    List<Exception> reasons = new ArrayList<>();
+    for (SinkRecord record : records) {
+      try {
+        updates.add(parser.parse(record.key(), record.value()));
+        sources.add(record);
+      } catch (InvalidRecordException e) {
+        bad.add(record);
+        reasons.add(e);
+      }
+    }
+    List<RedisWriter.Result> results;
+    try {
+      results = writer.apply(updates, config.batchSize());
+      failedAttempts = 0;
+    } catch (JedisConnectionException e) {
+      failedAttempts++;
+      if (failedAttempts > config.maxRetries()) {
+        throw new ConnectException("Redis at " + writer.address() + " unreachable for " + failedAttempts
+            + " consecutive attempts (redis.max.retries=" + config.maxRetries() + "): " + e.getMessage(), e);
+      }
+      log.warn("Redis at {} unreachable (attempt {}/{}), retrying the batch in {} ms: {}", writer.address(),
+          failedAttempts, config.maxRetries(), config.retryBackoffMs(), e.getMessage());
+      context.timeout(config.retryBackoffMs());
+      throw new RetriableException("Redis at " + writer.address() + " unreachable: " + e.getMessage(), e);
+    }
+    for (int i = 0; i < results.size(); i++) {
+      RedisWriter.Result r = results.get(i);
+      switch (r.outcome()) {
+        case APPLIED -> applied++;
+        case STALE -> stale++;
+        case DELETED -> deleted++;
+        case FAILED -> {
+          bad.add(sources.get(i));
+          reasons.add(new DataException("redis rejected the update: " + r.error()));
+        }
+      }
+    }
+    // Reported only after the Redis write succeeded, so a retried batch is not reported twice.
+    for (int i = 0; i < bad.size(); i++) {
+      invalid++;
+      if (reporter == null) {
+        throw new DataException("malformed record at " + bad.get(i).topic() + "-" + bad.get(i).kafkaPartition()
+            + "@" + bad.get(i).kafkaOffset() + " and no dead letter queue configured: " + reasons.get(i).getMessage(),
+            reasons.get(i));
+      }
+      reporter.report(bad.get(i), reasons.get(i));
+    }
+  }
+
+  @Override
+  public void stop() {
+    log.info("rastro Redis sink task stopping: applied={} stale={} deleted={} invalid={}", applied, stale, deleted, invalid);
+    if (writer != null) {
+      writer.close();
+    }
+  }
+}

@@ -1,0 +1,158 @@
+package io.rastro.connect.redis;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import redis.clients.jedis.DefaultJedisClientConfig;
+import redis.clients.jedis.HostAndPort;
+import redis.clients.jedis.Jedis;
+import redis.clients.jedis.JedisClientConfig;
+import redis.clients.jedis.Pipeline;
+import redis.clients.jedis.Response;
+import redis.clients.jedis.exceptions.JedisConnectionException;
+import redis.clients.jedis.exceptions.JedisDataException;
+
+/**
+ * Writes validated updates to Redis: each through one Lua script (atomic hash + geo write with the
+ * stale-write guard), many per pipeline round trip. Connection trouble surfaces as
+ * {@link JedisConnectionException}; the task decides whether to retry.
+ */
+public final class RedisWriter implements AutoCloseable {
+  /** What happened to one update. */
+  public enum Outcome { APPLIED, STALE, DELETED, FAILED }
+
+  public record Result(Outcome outcome, String error) {}
+
+  static final String UPSERT = resource("upsert.lua");
+  static final String DELETE = resource("delete.lua");
+
+  private final HostAndPort address;
+  private final JedisClientConfig clientConfig;
+  private final String keyPrefix;
+  private final String geoKey;
+  private Jedis jedis;
+  private String upsertSha;
+  private String deleteSha;
+
+  public RedisWriter(String host, int port, String user, String password, int timeoutMs,
+                     String keyPrefix, String geoKey) {
+    this.address = new HostAndPort(host, port);
+    DefaultJedisClientConfig.Builder b = DefaultJedisClientConfig.builder()
+        .connectionTimeoutMillis(timeoutMs).socketTimeoutMillis(timeoutMs).clientName("rastro-redis-sink");
+    if (user != null && !user.isEmpty()) {
+      b.user(user);
+    }
+    if (password != null && !password.isEmpty()) {
+      b.password(password);
+    }
+    this.clientConfig = b.build();
+    this.keyPrefix = keyPrefix;
+    this.geoKey = geoKey;
+  }
+
+  public String address() {
+    return address.toString();
+  }
+
+  private Jedis connection() {
+    if (jedis == null || !jedis.isConnected() || jedis.isBroken()) {
+      reset();
+      Jedis j = new Jedis(address, clientConfig);
+      try {
+        // SCRIPT LOAD is idempotent; a restarted Redis has forgotten the scripts, so load on connect.
+        upsertSha = j.scriptLoad(UPSERT);
+        deleteSha = j.scriptLoad(DELETE);
+      } catch (RuntimeException e) {
+        j.close();
+        throw e;
+      }
+      jedis = j;
+    }
+    return jedis;
+  }
+
+  /** Apply updates in order, chunked into pipelines of {@code batchSize}. */
+  public List<Result> apply(List<DriverUpdate> updates, int batchSize) {
+    List<Result> results = new ArrayList<>(updates.size());
+    for (int from = 0; from < updates.size(); from += batchSize) {
+      List<DriverUpdate> chunk = updates.subList(from, Math.min(updates.size(), from + batchSize));
+      results.addAll(applyChunk(chunk));
+    }
+    return results;
+  }
+
+  private List<Result> applyChunk(List<DriverUpdate> chunk) {
+    Jedis j = connection();
+    Pipeline p = j.pipelined();
+    List<Response<Object>> responses = new ArrayList<>(chunk.size());
+    for (DriverUpdate u : chunk) {
+      List<String> keys = List.of(keyPrefix + u.driverId(), geoKey);
+      if (u.tombstone()) {
+        responses.add(p.evalsha(deleteSha, keys, List.of(u.driverId())));
+      } else {
+        responses.add(p.evalsha(upsertSha, keys,
+            List.of(u.driverId(), u.latitude(), u.longitude(), u.timestamp(), u.status())));
+      }
+    }
+    try {
+      p.sync();
+    } catch (JedisConnectionException e) {
+      reset();
+      throw e;
+    }
+    List<Result> results = new ArrayList<>(chunk.size());
+    for (int i = 0; i < chunk.size(); i++) {
+      try {
+        Object r = responses.get(i).get();
+        boolean applied = r instanceof Long l && l == 1L;
+        if (chunk.get(i).tombstone()) {
+          results.add(new Result(Outcome.DELETED, null));
+        } else {
+          results.add(new Result(applied ? Outcome.APPLIED : Outcome.STALE, null));
+        }
+      } catch (JedisDataException e) {
+        if (e.getMessage() != null && e.getMessage().startsWith("NOSCRIPT")) {
+          // Redis restarted between SCRIPT LOAD and this pipeline: treat as a connection loss.
+          reset();
+          throw new JedisConnectionException("Redis lost its scripts (restarted?): " + e.getMessage(), e);
+        }
+        results.add(new Result(Outcome.FAILED, e.getMessage()));
+      }
+    }
+    return results;
+  }
+
+  public void ping() {
+    connection().ping();
+  }
+
+  public void reset() {
+    if (jedis != null) {
+      try {
+        jedis.close();
+      } catch (RuntimeException ignored) {
+        // the connection is being thrown away
+      }
+      jedis = null;
+    }
+  }
+
+  @Override
+  public void close() {
+    reset();
+  }
+
+  private static String resource(String name) {
+    try (InputStream in = RedisWriter.class.getResourceAsStream(name)) {
+      if (in == null) {
+        throw new IllegalStateException("missing resource " + name);
+      }
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}

@@ -1,0 +1,54 @@
+package io.rastro.connect.redis;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+
+/** A real redis-server (Debian's /usr/bin/redis-server) on a free loopback port, for tests. */
+final class RedisServer implements AutoCloseable {
+  final int port;
+  private final Process process;
+  private final Path dir;
+
+  RedisServer(String... extraArgs) throws IOException, InterruptedException {
+    this.port = freePort();
+    this.dir = Files.createTempDirectory("rastro-redis-test");
+    List<String> cmd = new ArrayList<>(List.of(
+        System.getProperty("redis.server", "/usr/bin/redis-server"),
+        "--port", String.valueOf(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--dir", dir.toString()));
+    cmd.addAll(List.of(extraArgs));
+    this.process = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(dir.resolve("redis.log").toFile()).start();
+    Instant deadline = Instant.now().plus(Duration.ofSeconds(10));
+    while (Instant.now().isBefore(deadline)) {
+      try (Socket s = new Socket("127.0.0.1", port)) {
+        return;
+      } catch (IOException notYet) {
+        if (!process.isAlive()) {
+          throw new IllegalStateException("redis-server exited: " + Files.readString(dir.resolve("redis.log")));
+        }
+        Thread.sleep(50);
+      }
+    }
+    throw new IllegalStateException("redis-server did not listen on " + port);
+  }
+
+  static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  @Override
+  public void close() throws InterruptedException {
+    process.destroy();
+    process.waitFor();
+  }
+}

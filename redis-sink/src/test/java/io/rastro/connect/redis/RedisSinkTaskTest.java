@@ -1,0 +1,151 @@
+package io.rastro.connect.redis;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Future;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.config.ConfigValue;
+import org.apache.kafka.connect.errors.ConnectException;
+import org.apache.kafka.connect.errors.RetriableException;
+import org.apache.kafka.connect.sink.ErrantRecordReporter;
+import org.apache.kafka.connect.sink.SinkRecord;
+import org.apache.kafka.connect.sink.SinkTaskContext;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import redis.clients.jedis.Jedis;
+
+/** The task against a real Redis; only Connect's framework context is stood in for. */
+class RedisSinkTaskTest {
+  private static RedisServer redis;
+
+  @BeforeAll
+  static void startRedis() throws Exception {
+    redis = new RedisServer();
+  }
+
+  @AfterAll
+  static void stopRedis() throws Exception {
+    redis.close();
+  }
+
+  /** Records what the framework would: reported records and the requested retry timeout. */
+  static final class Context implements SinkTaskContext {
+    final List<SinkRecord> reported = new ArrayList<>();
+    final List<Throwable> reasons = new ArrayList<>();
+    long timeout = -1;
+
+    @Override public Map<String, String> configs() { return Map.of(); }
+    @Override public void offset(Map<TopicPartition, Long> offsets) {}
+    @Override public void offset(TopicPartition tp, long offset) {}
+    @Override public void timeout(long timeoutMs) { timeout = timeoutMs; }
+    @Override public Set<TopicPartition> assignment() { return Set.of(); }
+    @Override public void pause(TopicPartition... partitions) {}
+    @Override public void resume(TopicPartition... partitions) {}
+    @Override public void requestCommit() {}
+    @Override public org.apache.kafka.common.metrics.PluginMetrics pluginMetrics() { return null; }
+    @Override public ErrantRecordReporter errantRecordReporter() {
+      return new ErrantRecordReporter() {
+        @Override
+        public Future<Void> report(SinkRecord record, Throwable error) {
+          reported.add(record);
+          reasons.add(error);
+          return CompletableFuture.completedFuture(null);
+        }
+      };
+    }
+  }
+
+  static Map<String, String> props(int port) {
+    Map<String, String> p = new HashMap<>();
+    p.put("redis.host", "127.0.0.1");
+    p.put("redis.port", String.valueOf(port));
+    p.put("redis.batch.size", "3");
+    p.put("redis.max.retries", "2");
+    p.put("redis.retry.backoff.ms", "50");
+    p.put("redis.timeout.ms", "300");
+    return p;
+  }
+
+  static SinkRecord rec(long offset, String key, String value) {
+    return new SinkRecord("driver-locations", 0, null, key, null,
+        value == null ? null : value.getBytes(StandardCharsets.UTF_8), offset);
+  }
+
+  static String json(String id, double lat, String ts) {
+    return "{\"driver_id\":\"" + id + "\",\"latitude\":" + lat + ",\"longitude\":-46.6,\"timestamp\":\"" + ts
+        + "\",\"status\":\"busy\"}";
+  }
+
+  @Test
+  void malformedRecordsGoToTheReporterAndTheBatchGoesOn() {
+    RedisSinkTask task = new RedisSinkTask();
+    Context ctx = new Context();
+    task.initialize(ctx);
+    task.start(props(redis.port));
+    try (Jedis j = new Jedis("127.0.0.1", redis.port)) {
+      j.flushAll();
+      task.put(List.of(
+          rec(0, "a", json("a", -23.1, "2026-11-22T10:00:00.000Z")),
+          rec(1, "b", "{broken"),
+          rec(2, "b", json("b", -23.2, "2026-11-22T10:00:00.000Z")),
+          rec(3, "c", json("not-c", -23.3, "2026-11-22T10:00:00.000Z")),
+          rec(4, "d", json("d", 123.0, "2026-11-22T10:00:00.000Z")),
+          rec(5, "a", json("a", -23.4, "2026-11-22T10:00:01.000Z")),
+          rec(6, "b", null)));
+      assertEquals(List.of(1L, 3L, 4L), ctx.reported.stream().map(SinkRecord::kafkaOffset).toList());
+      assertTrue(ctx.reasons.get(0).getMessage().startsWith("value: is not JSON"));
+      assertTrue(ctx.reasons.get(1).getMessage().startsWith("driver_id: must equal the record key 'c'"));
+      assertTrue(ctx.reasons.get(2).getMessage().startsWith("latitude: must be between -90 and 90"));
+      assertEquals("-23.4", j.hget("driver:a", "latitude"));
+      assertEquals(0, j.exists("driver:b") ? 1 : 0);
+      assertEquals(1, j.zcard("drivers:geo"));
+    } finally {
+      task.stop();
+    }
+  }
+
+  @Test
+  void unreachableRedisIsRetriableThenFatal() throws Exception {
+    RedisSinkTask task = new RedisSinkTask();
+    Context ctx = new Context();
+    task.initialize(ctx);
+    task.start(props(RedisServer.freePort()));
+    List<SinkRecord> batch = List.of(rec(0, "a", json("a", 1, "2026-11-22T10:00:00.000Z")), rec(1, "x", "{bad"));
+    assertThrows(RetriableException.class, () -> task.put(batch));
+    assertEquals(50, ctx.timeout);
+    assertThrows(RetriableException.class, () -> task.put(batch));
+    ConnectException fatal = assertThrows(ConnectException.class, () -> task.put(batch));
+    assertTrue(fatal.getMessage().contains("unreachable for 3 consecutive attempts (redis.max.retries=2)"), fatal.getMessage());
+    assertEquals(0, ctx.reported.size(), "a batch that never reached Redis reports nothing yet");
+    task.stop();
+  }
+
+  @Test
+  void badConfigurationIsReportedPerKey() {
+    Map<String, String> p = props(6379);
+    p.put("redis.port", "70000");
+    p.put("redis.batch.size", "0");
+    p.put("redis.key.prefix", "");
+    p.remove("redis.host");
+    Map<String, List<String>> errors = new HashMap<>();
+    for (ConfigValue v : new RedisSinkConnector().validate(p).configValues()) {
+      if (!v.errorMessages().isEmpty()) {
+        errors.put(v.name(), v.errorMessages());
+      }
+    }
+    assertTrue(errors.get("redis.port").get(0).contains("70000"), errors.toString());
+    assertTrue(errors.get("redis.batch.size").get(0).contains("0"), errors.toString());
+    assertTrue(errors.get("redis.key.prefix").get(0).contains("must not be empty"), errors.toString());
+    assertTrue(errors.containsKey("redis.host"), errors.toString());
+  }
+}

@@ -1,0 +1,138 @@
+package io.rastro.connect.redis;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import redis.clients.jedis.Jedis;
+import redis.clients.jedis.exceptions.JedisConnectionException;
+
+class RedisWriterTest {
+  private static RedisServer redis;
+  private RedisWriter writer;
+  private Jedis jedis;
+
+  @BeforeAll
+  static void startRedis() throws Exception {
+    redis = new RedisServer();
+  }
+
+  @AfterAll
+  static void stopRedis() throws Exception {
+    redis.close();
+  }
+
+  @BeforeEach
+  void connect() {
+    writer = new RedisWriter("127.0.0.1", redis.port, "", "", 2000, "driver:", "drivers:geo");
+    jedis = new Jedis("127.0.0.1", redis.port);
+    jedis.flushAll();
+  }
+
+  @AfterEach
+  void close() {
+    writer.close();
+    jedis.close();
+  }
+
+  static DriverUpdate u(String id, String lat, String lon, String ts, String status) {
+    return new DriverUpdate(id, lat, lon, ts, status, false);
+  }
+
+  @Test
+  void writesExactlyTheContractFieldsAndThePosition() {
+    var r = writer.apply(List.of(u("d1", "-23.55", "-46.63", "2026-11-22T10:00:00.000Z", "busy")), 10);
+    assertEquals(RedisWriter.Outcome.APPLIED, r.get(0).outcome());
+    assertEquals(Map.of("driver_id", "d1", "latitude", "-23.55", "longitude", "-46.63",
+        "timestamp", "2026-11-22T10:00:00.000Z", "status", "busy"), jedis.hgetAll("driver:d1"));
+    var pos = jedis.geopos("drivers:geo", "d1").get(0);
+    assertEquals(-46.63, pos.getLongitude(), 1e-5);
+    assertEquals(-23.55, pos.getLatitude(), 1e-5);
+  }
+
+  @Test
+  void olderUpdateNeverOverwritesNewer() {
+    writer.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:05.000Z", "busy")), 10);
+    var r = writer.apply(List.of(u("d1", "2", "2", "2026-11-22T10:00:04.999Z", "available")), 10);
+    assertEquals(RedisWriter.Outcome.STALE, r.get(0).outcome());
+    assertEquals("1", jedis.hget("driver:d1", "latitude"));
+    assertEquals("busy", jedis.hget("driver:d1", "status"));
+    assertEquals(1.0, jedis.geopos("drivers:geo", "d1").get(0).getLatitude(), 1e-5);
+  }
+
+  @Test
+  void sameRecordTwiceChangesNothing() {
+    DriverUpdate x = u("d1", "1.5", "2.5", "2026-11-22T10:00:05.000Z", "busy");
+    writer.apply(List.of(x), 10);
+    Map<String, String> before = jedis.hgetAll("driver:d1");
+    writer.apply(List.of(x, x), 10);
+    assertEquals(before, jedis.hgetAll("driver:d1"));
+    assertEquals(1, jedis.zcard("drivers:geo"));
+  }
+
+  @Test
+  void fieldsOfOlderVersionsAreRemoved() {
+    jedis.hset("driver:d1", Map.of("speed", "42", "timestamp", "2026-01-01T00:00:00.000Z"));
+    writer.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:00.000Z", "offline")), 10);
+    assertFalse(jedis.hexists("driver:d1", "speed"));
+    assertEquals(5, jedis.hlen("driver:d1"));
+  }
+
+  @Test
+  void tombstoneRemovesHashAndGeoMember() {
+    writer.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:00.000Z", "busy"), DriverUpdate.tombstone("d1")), 10);
+    assertFalse(jedis.exists("driver:d1"));
+    assertNull(jedis.geopos("drivers:geo", "d1").get(0));
+  }
+
+  @Test
+  void oneBatchWithManyVersionsOfADriverKeepsTheNewest() {
+    List<DriverUpdate> batch = new ArrayList<>();
+    for (int i = 0; i < 50; i++) {
+      batch.add(u("d" + (i % 5), String.valueOf(i), "0", String.format("2026-11-22T10:00:%02d.000Z", i), "busy"));
+    }
+    batch.add(u("d0", "99", "0", "2026-11-22T09:00:00.000Z", "busy")); // late and old
+    writer.apply(batch, 7);
+    for (int d = 0; d < 5; d++) {
+      assertEquals(String.valueOf(45 + d), jedis.hget("driver:d" + d, "latitude"));
+    }
+  }
+
+  @Test
+  void latitudeBeyondGeoLimitKeepsHashButLeavesTheGeoIndex() {
+    writer.apply(List.of(u("pole", "10", "10", "2026-11-22T10:00:00.000Z", "busy")), 10);
+    writer.apply(List.of(u("pole", "89.5", "10", "2026-11-22T10:00:01.000Z", "busy")), 10);
+    assertEquals("89.5", jedis.hget("driver:pole", "latitude"));
+    assertNull(jedis.geopos("drivers:geo", "pole").get(0));
+  }
+
+  @Test
+  void unreachableRedisIsAConnectionError() throws Exception {
+    try (RedisWriter w = new RedisWriter("127.0.0.1", RedisServer.freePort(), "", "", 300, "driver:", "drivers:geo")) {
+      assertThrows(JedisConnectionException.class,
+          () -> w.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:00.000Z", "busy")), 10));
+    }
+  }
+
+  @Test
+  void aclUserAndPasswordAreUsed() throws Exception {
+    try (RedisServer secured = new RedisServer("--user", "default", "off", "--user", "sink", "on", ">s3cret", "~*", "+@all");
+         RedisWriter w = new RedisWriter("127.0.0.1", secured.port, "sink", "s3cret", 2000, "driver:", "drivers:geo");
+         RedisWriter wrong = new RedisWriter("127.0.0.1", secured.port, "sink", "nope", 2000, "driver:", "drivers:geo")) {
+      assertEquals(RedisWriter.Outcome.APPLIED,
+          w.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:00.000Z", "busy")), 10).get(0).outcome());
+      RuntimeException e = assertThrows(RuntimeException.class, wrong::ping);
+      assertTrue(e.getMessage().contains("WRONGPASS") || e.getMessage().contains("invalid"), e.getMessage());
+    }
+  }
+}
