@@ -6,15 +6,15 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR := 0
 export PYTHONDONTWRITEBYTECODE := 1
 ARTIFACTS := artifacts
-SCENARIOS := kafka producer
+SCENARIOS := kafka producer redis kafka_connect
 
 # Debian packages the controller needs (PyPI is not used: see requirements.txt for pip users).
 DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest python3-yaml \
             python3-jinja2 maven default-jdk-headless systemd-container debootstrap apt-cacher-ng \
             openssh-client iproute2 python3-pip python3-setuptools python3-wheel python3-prometheus-client \
-            python3-matplotlib
+            python3-matplotlib python3-redis redis-server
 
-.PHONY: bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -51,8 +51,9 @@ lint: deps ## yamllint and ansible-lint (production profile)
 	yamllint -s .
 	ansible-lint --profile production --offline -q
 
-unit: deps ## unit tests (topic module, inventory checks)
-	$(PY) -m pytest -q tests/unit
+unit: deps ## unit tests: Python (modules, producer, inventory checks) and the connector's JUnit suite
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+	mvn -B -q -f redis-sink/pom.xml verify
 
 molecule: lab ## every molecule scenario, in molecule's sequence
 	@for s in $(SCENARIOS); do tests/molecule_sequence.sh $$s; done
@@ -64,7 +65,8 @@ integration: deps ## fresh lab → site.yml → assertions → idempotent re-run
 	@start=$$(date +%s); ansible-playbook site.yml > $(ARTIFACTS)/site-first.log || { tail -60 $(ARTIFACTS)/site-first.log; exit 1; }; \
 	  echo "first site.yml on fresh lab hosts: $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-first.time
 	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_cluster.py tests/integration/test_topics.py \
-	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_idempotence.py
+	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py \
+	  tests/integration/test_idempotence.py
 
 test: lint unit molecule integration ## the README's test command
 
@@ -78,3 +80,6 @@ clean:
 bench-producer: deps ## our producer vs Kafka's ProducerPerformance on the lab cluster
 	@test -f kafka-dist/target/kafka-4.3.1/libs/kafka-tools-4.3.1.jar || $(MAKE) kafka-dist
 	$(PY) bench/producer_bench.py
+
+redis-state: ## the drivers' state in Redis via redis-cli: counts, a sample, no duplicates
+	@tests/redis_state.sh

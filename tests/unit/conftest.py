@@ -19,3 +19,5 @@ def load_module(name: str, path: Path):
 kafka_topic = load_module("kafka_topic", REPO / "library" / "kafka_topic.py")
 
 sys.path.insert(0, str(REPO / "producer"))
+
+kafka_connector = load_module("kafka_connector", REPO / "library" / "kafka_connector.py")

@@ -1,0 +1,216 @@
+"""Kafka Connect + the rastro Redis sink on the lab: Redis holds exactly the latest update of every
+driver, whatever arrives late, twice, malformed or deleted, and whichever worker dies."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator, Optional
+
+import pytest
+import redis
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "producer"))
+
+from rastro_producer.sender import Sender  # noqa: E402
+from rastro_producer.simulator import Simulator, start_of  # noqa: E402
+
+from tests.lib.connect import connector_status  # noqa: E402
+from tests.lib.lab import BOOTSTRAP, HOSTS, ssh, wait_until  # noqa: E402
+
+REDIS_HOST = HOSTS["kafka2"]
+TOPIC = "driver-locations"
+GROUP = "connect-redis-sink"
+
+
+@pytest.fixture(scope="module")
+def r() -> Iterator[redis.Redis]:
+    client = redis.Redis(host=REDIS_HOST, port=6379, password="rastro-lab-admin-pw", decode_responses=True)
+    # The producer service writes its own 1,000 drivers; stop it so every driver:* key below is ours.
+    ssh("kafka1", "systemctl stop rastro-producer")
+    yield client
+    ssh("kafka1", "systemctl start rastro-producer")
+
+
+def send_updates(updates: list[tuple[str, Optional[dict]]]) -> list[tuple[str, int, int]]:
+    acked: list[tuple[str, int, int]] = []
+    sender = Sender(BOOTSTRAP, TOPIC, on_ack=lambda m: acked.append((m.key().decode(), m.partition(), m.offset())))
+    for key, update in updates:
+        sender.send(key, update)
+        sender.poll(0)
+    assert sender.flush(60) == 0 and sender.stats.failed == 0
+    return acked
+
+
+def wait_sink_caught_up(acked: list[tuple[str, int, int]], timeout: float = 120) -> None:
+    """Until the connector's committed offsets pass every acknowledged record: the sink has
+    applied them (offsets are committed only after put() returned)."""
+    last: dict[int, int] = {}
+    for _, p, o in acked:
+        last[p] = max(last.get(p, -1), o)
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": GROUP, "enable.auto.commit": False})
+    try:
+        def caught_up() -> bool:
+            committed = consumer.committed([TopicPartition(TOPIC, p) for p in last], timeout=10)
+            return all(tp.offset > last[tp.partition] for tp in committed)
+        wait_until(caught_up, timeout, interval=1, what="the Redis sink to commit past the acknowledged records")
+    finally:
+        consumer.close()
+
+
+def assert_state(r: redis.Redis, expected: dict[str, dict]) -> None:
+    pipe = r.pipeline()
+    for d in expected:
+        pipe.hgetall(f"driver:{d}")
+    hashes = pipe.execute()
+    positions = r.geopos("drivers:geo", *expected.keys())
+    for (d, want), got, pos in zip(expected.items(), hashes, positions):
+        assert set(got) == {"driver_id", "latitude", "longitude", "timestamp", "status"}, (d, got)
+        assert got["driver_id"] == d and got["timestamp"] == want["timestamp"] and got["status"] == want["status"], (d, got, want)
+        assert float(got["latitude"]) == pytest.approx(want["latitude"], abs=1e-9)
+        assert float(got["longitude"]) == pytest.approx(want["longitude"], abs=1e-9)
+        assert pos is not None, d
+        assert pos[0] == pytest.approx(want["longitude"], abs=1e-5) and pos[1] == pytest.approx(want["latitude"], abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def fleet(r: redis.Redis) -> dict:
+    """1,000 drivers × 20 updates, as the contract's producer sends them."""
+    prefix = f"it{uuid.uuid4().hex[:6]}-"
+    sim = Simulator(1000, seed=2024)
+    for d in sim.drivers:
+        d.driver_id = prefix + d.driver_id
+    updates = list(sim.rounds(start_of("2026-11-22T09:00:00Z"), 20_000))
+    acked = send_updates(updates)
+    assert len(acked) == 20_000
+    latest: dict[str, dict] = {}
+    history: dict[str, list[dict]] = {}
+    for key, u in updates:
+        latest[key] = u
+        history.setdefault(key, []).append(u)
+    wait_sink_caught_up(acked)
+    return {"prefix": prefix, "latest": latest, "history": history}
+
+
+def test_one_hash_per_driver_equal_to_its_last_update(r: redis.Redis, fleet: dict) -> None:
+    keys = list(r.scan_iter(match=f"driver:{fleet['prefix']}*", count=1000))
+    assert len(keys) == 1000
+    members = [m for m in r.zrange("drivers:geo", 0, -1) if m.startswith(fleet["prefix"])]
+    assert len(members) == 1000
+    assert_state(r, fleet["latest"])
+
+
+def test_older_updates_resent_change_nothing(r: redis.Redis, fleet: dict) -> None:
+    victims = sorted(fleet["latest"])[:100]
+    stale = [(d, fleet["history"][d][5]) for d in victims]  # the 6th of 20 updates
+    acked = send_updates(stale + stale)  # twice, for good measure
+    wait_sink_caught_up(acked)
+    assert_state(r, {d: fleet["latest"][d] for d in victims})
+
+
+def test_tombstones_remove_driver_from_both_structures(r: redis.Redis, fleet: dict) -> None:
+    gone = sorted(fleet["latest"])[-50:]
+    acked = send_updates([(d, None) for d in gone])
+    wait_sink_caught_up(acked)
+    assert r.exists(*[f"driver:{d}" for d in gone]) == 0
+    assert all(p is None for p in r.geopos("drivers:geo", *gone))
+    remaining = {d: u for d, u in fleet["latest"].items() if d not in gone}
+    assert len(list(r.scan_iter(match=f"driver:{fleet['prefix']}*", count=1000))) == 950
+    assert_state(r, remaining)
+
+
+def malformed(run: str, i: int) -> tuple[str, bytes]:
+    key = f"bad-{run}-{i}"
+    good = {"driver_id": key, "latitude": -23.5, "longitude": -46.6, "timestamp": "2026-11-22T10:00:00.000Z",
+            "status": "busy"}
+    kind = i % 5
+    if kind == 0:
+        return key, b"{not json"
+    if kind == 1:
+        return key, json.dumps(dict(good, latitude="north")).encode()
+    if kind == 2:
+        return key, json.dumps(dict(good, longitude=200.5)).encode()
+    if kind == 3:
+        return key, json.dumps(dict(good, driver_id="someone-else")).encode()
+    return key, json.dumps(dict(good, status="sleeping", extra=1)).encode()
+
+
+def test_malformed_records_go_to_dlq_and_the_rest_arrives(r: redis.Redis) -> None:
+    run = uuid.uuid4().hex[:6]
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "enable.idempotence": True,
+                         "partitioner": "murmur2_random"})
+    acked: list[tuple[str, int, int]] = []
+    good: dict[str, dict] = {}
+    for i in range(1000):
+        if i % 2:
+            key, value = malformed(run, i // 2)
+        else:
+            key = f"ok-{run}-{i // 2}"
+            good[key] = {"driver_id": key, "latitude": -23.0 - i / 10000, "longitude": -46.0,
+                         "timestamp": "2026-11-22T10:00:00.000Z", "status": "available"}
+            value = json.dumps(good[key]).encode()
+        producer.produce(TOPIC, key=key, value=value,
+                         on_delivery=lambda err, m: acked.append((m.key().decode(), m.partition(), m.offset())))
+    assert producer.flush(60) == 0 and len(acked) == 1000
+    wait_sink_caught_up(acked)
+    assert_state(r, good)
+    assert r.exists(*[f"driver:bad-{run}-{i}" for i in range(500)]) == 0
+
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"it-dlq-{run}", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False})
+    consumer.subscribe(["driver-locations-dlq"])
+    reasons: dict[str, str] = {}
+    deadline = time.monotonic() + 90
+    while len(reasons) < 500 and time.monotonic() < deadline:
+        for m in consumer.consume(1000, 1.0):
+            if m.error() is None and m.key() and m.key().decode().startswith(f"bad-{run}-"):
+                headers = dict(m.headers() or [])
+                reasons[m.key().decode()] = (headers.get("__connect.errors.exception.message") or b"").decode()
+    consumer.close()
+    assert len(reasons) == 500
+    assert all(reasons.values()), "every DLQ record carries the reason in its headers"
+    assert any(v.startswith("value: is not JSON") for v in reasons.values())
+    assert any(v.startswith("driver_id: must equal the record key") for v in reasons.values())
+    assert any("longitude: must be between -180 and 180" in v for v in reasons.values())
+    status = connector_status("redis-sink")
+    assert status["connector"]["state"] == "RUNNING"
+    assert {t["state"] for t in status["tasks"]} == {"RUNNING"}
+
+
+def test_killed_worker_loses_nothing(r: redis.Redis) -> None:
+    prefix = f"kw{uuid.uuid4().hex[:6]}-"
+    sim = Simulator(1000, seed=77)
+    for d in sim.drivers:
+        d.driver_id = prefix + d.driver_id
+    updates = list(sim.rounds(start_of("2026-11-22T11:00:00Z"), 30_000))
+    acked: list[tuple[str, int, int]] = []
+    sender = Sender(BOOTSTRAP, TOPIC, on_ack=lambda m: acked.append((m.key().decode(), m.partition(), m.offset())))
+    killed = False
+    start = time.monotonic()
+    for i, (key, update) in enumerate(updates):
+        # ~3,000 updates/s for ~10 s; the worker on kafka3 dies a third of the way in.
+        while i > (time.monotonic() - start) * 3000:
+            sender.poll(0.005)
+        sender.send(key, update)
+        if not killed and i == 10_000:
+            # SIGKILL, then stop so systemd does not bring it back before the test looks.
+            ssh("kafka3", "systemctl kill -s SIGKILL kafka-connect && systemctl stop kafka-connect")
+            killed = True
+    assert sender.flush(60) == 0 and sender.stats.failed == 0 and len(acked) == 30_000
+    try:
+        # The group notices the lost member and reassigns its tasks to the two survivors.
+        wait_until(lambda: (lambda s: s["connector"]["state"] == "RUNNING" and s["tasks"]
+                            and all(t["state"] == "RUNNING" and not t["worker_id"].startswith(HOSTS["kafka3"])
+                                    for t in s["tasks"]))(connector_status("redis-sink", via="kafka1")),
+                   120, interval=2, what="tasks to move off the killed worker")
+        wait_sink_caught_up(acked, timeout=180)
+        latest = {}
+        for key, u in updates:
+            latest[key] = u
+        assert_state(r, latest)
+    finally:
+        ssh("kafka3", "systemctl start kafka-connect")

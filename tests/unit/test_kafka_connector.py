@@ -1,0 +1,60 @@
+"""The connector module's planning: change only what differs, delete undeclared only when asked."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import kafka_connector as kc
+
+SINK = {"connector.class": "io.rastro.connect.redis.RedisSinkConnector", "tasks.max": 3, "topics": "driver-locations",
+        "errors.log.enable": True}
+STORED = {"connector.class": "io.rastro.connect.redis.RedisSinkConnector", "tasks.max": "3",
+          "topics": "driver-locations", "errors.log.enable": "true", "name": "redis-sink"}
+
+
+def test_missing_connector_is_created() -> None:
+    steps, actions = kc.plan({}, [{"name": "redis-sink", "config": SINK}], False)
+    assert steps == [("create", "redis-sink", STORED)]
+    assert actions == ["create connector redis-sink"]
+
+
+def test_equal_config_is_unchanged_whatever_the_value_types() -> None:
+    steps, _ = kc.plan({"redis-sink": STORED}, [{"name": "redis-sink", "config": SINK}], False)
+    assert steps == []
+
+
+def test_only_a_differing_config_is_updated_and_named() -> None:
+    stored = dict(STORED, **{"tasks.max": "1"})
+    steps, actions = kc.plan({"redis-sink": stored}, [{"name": "redis-sink", "config": SINK}], False)
+    assert steps == [("update", "redis-sink", STORED)]
+    assert actions == ["update connector redis-sink: tasks.max"]
+
+
+def test_undeclared_connectors_are_removed_only_when_asked() -> None:
+    current = {"redis-sink": STORED, "old-sink": {"connector.class": "x", "name": "old-sink"}}
+    steps, _ = kc.plan(current, [{"name": "redis-sink", "config": SINK}], False)
+    assert steps == []
+    steps, actions = kc.plan(current, [{"name": "redis-sink", "config": SINK}], True)
+    assert steps == [("delete", "old-sink", None)]
+    assert actions == ["delete undeclared connector old-sink"]
+
+
+def test_absent_deletes_existing_only() -> None:
+    assert kc.plan({}, [{"name": "redis-sink", "state": "absent"}], False)[0] == []
+    assert kc.plan({"redis-sink": STORED}, [{"name": "redis-sink", "state": "absent"}], False)[0] == [
+        ("delete", "redis-sink", None)]
+
+
+@pytest.mark.parametrize("item,message", [
+    ({"config": SINK}, "every entry needs a name"),
+    ({"name": "x", "state": "paused"}, "connectors[x].state: must be present or absent (got 'paused')"),
+    ({"name": "x", "config": {"topics": "t"}}, "connectors[x].config: a dict with connector.class is required"),
+])
+def test_bad_declarations_are_refused(item: dict, message: str) -> None:
+    with pytest.raises(kc.ConnectError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(").replace(")", r"\)")):
+        kc.plan({}, [item], False)
+
+
+def test_passwords_are_redacted_in_diffs_unless_they_are_references() -> None:
+    out = kc.redact({"redis.password": "hunter2", "other.password": "${file:/x:y}", "topics": "t"})
+    assert out == {"redis.password": "********", "other.password": "${file:/x:y}", "topics": "t"}
