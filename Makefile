@@ -14,7 +14,7 @@ DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest
             openssh-client iproute2 python3-pip python3-setuptools python3-wheel python3-prometheus-client \
             python3-matplotlib python3-redis redis-server
 
-.PHONY: redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: bench-sink redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -83,3 +83,6 @@ bench-producer: deps ## our producer vs Kafka's ProducerPerformance on the lab c
 
 redis-state: ## the drivers' state in Redis via redis-cli: counts, a sample, no duplicates
 	@tests/redis_state.sh
+
+bench-sink: deps ## end-to-end freshness at 10k/s and sink throughput on the lab
+	$(PY) bench/sink_bench.py
