@@ -198,7 +198,7 @@ def test_killed_worker_loses_nothing(r: redis.Redis) -> None:
         sender.send(key, update)
         if not killed and i == 10_000:
             # SIGKILL, then stop so systemd does not bring it back before the test looks.
-            ssh("kafka3", "systemctl kill -s SIGKILL kafka-connect && systemctl stop kafka-connect")
+            ssh("kafka3", "kill -KILL $(systemctl show -p MainPID --value kafka-connect); systemctl stop kafka-connect")
             killed = True
     assert sender.flush(60) == 0 and sender.stats.failed == 0 and len(acked) == 30_000
     try:
