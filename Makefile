@@ -12,7 +12,7 @@ SCENARIOS := kafka producer redis kafka_connect
 DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest python3-yaml \
             python3-jinja2 maven default-jdk-headless systemd-container debootstrap apt-cacher-ng \
             openssh-client iproute2 python3-pip python3-setuptools python3-wheel python3-prometheus-client \
-            python3-matplotlib python3-redis redis-server
+            python3-matplotlib python3-redis redis-server curl
 
 .PHONY: bench-sink redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
@@ -70,9 +70,14 @@ integration: deps ## fresh lab → site.yml → assertions → idempotent re-run
 
 test: lint unit molecule integration ## the README's test command
 
-demo: deps lab ## fresh Debian machine → lab → deploy → cluster state
+demo: deps lab ## fresh Debian machine → lab → deploy → cluster, producer and Redis state
 	ansible-playbook site.yml
 	@$(PY) tests/cluster_status.py
+	@echo "== producer (kafka1:8000/metrics)"
+	@curl -s http://192.168.56.11:8000/metrics | grep -E '^rastro_producer_(messages_(sent|acknowledged)_total|queue_depth)'
+	@echo "== Kafka Connect"
+	@curl -s http://192.168.56.11:8083/connectors/redis-sink/status; echo
+	@tests/redis_state.sh
 
 clean:
 	rm -rf $(ARTIFACTS) kafka-dist/target .pytest_cache
