@@ -77,14 +77,17 @@ def assert_state(r: redis.Redis, expected: dict[str, dict]) -> None:
         assert pos[0] == pytest.approx(want["longitude"], abs=1e-5) and pos[1] == pytest.approx(want["latitude"], abs=1e-5)
 
 
+def fresh_drivers(tag: str, seed: int, start: str, count: int) -> tuple[str, list[tuple[str, Optional[dict]]]]:
+    """`count` updates of 1,000 simulated drivers whose ids no other test or service uses."""
+    prefix = f"{tag}{uuid.uuid4().hex[:6]}-"
+    sim = Simulator(1000, seed=seed, id_prefix=prefix + "driver-")
+    return prefix, list(sim.rounds(start_of(start), count))
+
+
 @pytest.fixture(scope="module")
 def fleet(r: redis.Redis) -> dict:
     """1,000 drivers × 20 updates, as the contract's producer sends them."""
-    prefix = f"it{uuid.uuid4().hex[:6]}-"
-    sim = Simulator(1000, seed=2024)
-    for d in sim.drivers:
-        d.driver_id = prefix + d.driver_id
-    updates = list(sim.rounds(start_of("2026-11-22T09:00:00Z"), 20_000))
+    prefix, updates = fresh_drivers("it", 2024, "2026-11-22T09:00:00Z", 20_000)
     acked = send_updates(updates)
     assert len(acked) == 20_000
     latest: dict[str, dict] = {}
@@ -182,11 +185,7 @@ def test_malformed_records_go_to_dlq_and_the_rest_arrives(r: redis.Redis) -> Non
 
 
 def test_killed_worker_loses_nothing(r: redis.Redis) -> None:
-    prefix = f"kw{uuid.uuid4().hex[:6]}-"
-    sim = Simulator(1000, seed=77)
-    for d in sim.drivers:
-        d.driver_id = prefix + d.driver_id
-    updates = list(sim.rounds(start_of("2026-11-22T11:00:00Z"), 30_000))
+    _, updates = fresh_drivers("kw", 77, "2026-11-22T11:00:00Z", 30_000)
     acked: list[tuple[str, int, int]] = []
     sender = Sender(BOOTSTRAP, TOPIC, on_ack=lambda m: acked.append((m.key().decode(), m.partition(), m.offset())))
     killed = False
