@@ -66,7 +66,7 @@ integration: deps ## fresh lab → site.yml → assertions → idempotent re-run
 	  echo "first site.yml on fresh lab hosts: $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-first.time
 	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_cluster.py tests/integration/test_topics.py \
 	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py \
-	  tests/integration/test_idempotence.py
+	  tests/integration/test_rolling_restart.py tests/integration/test_idempotence.py
 
 test: lint unit molecule integration ## the README's test command
 

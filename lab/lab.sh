@@ -58,7 +58,9 @@ Remap-debrep: file:deb_mirror*.gz /debian ; file:backends_debian
 Remap-secdeb: security.debian.org security.debian.org/debian-security deb.debian.org/debian-security /debian-security ; deb.debian.org/debian-security
 ExThreshold: 4
 CONF
-  if [[ -f $ACNG_DIR/acng.pid ]] && kill -0 "$(cat "$ACNG_DIR/acng.pid")" 2>/dev/null; then
+  # A pid file can outlive its process (the lab's processes end with the session): trust the port.
+  if [[ -f $ACNG_DIR/acng.pid ]] && kill -0 "$(cat "$ACNG_DIR/acng.pid")" 2>/dev/null \
+     && (exec 3<>/dev/tcp/$GATEWAY/3142) 2>/dev/null; then
     return
   fi
   log "starting apt-cacher-ng on $GATEWAY:3142 (cache $ACNG_DIR/cache)"

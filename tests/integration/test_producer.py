@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import time
 import urllib.request
@@ -119,3 +120,21 @@ def test_service_stops_cleanly_with_nothing_pending() -> None:
         assert sent == acked and failed == 0 and pending == 0, done.group(0)
     finally:
         ssh("kafka1", "systemctl start rastro-producer")
+
+
+def test_replay_reports_bad_lines_and_sends_the_rest(tmp_path: Path, topic: str) -> None:
+    good = {"driver_id": "replay-1", "latitude": -23.5, "longitude": -46.6,
+            "timestamp": "2026-11-22T10:30:45.123Z", "status": "available"}
+    lines = [json.dumps(good), "{not json", json.dumps(dict(good, latitude=95.5)),
+             json.dumps(dict(good, timestamp="2026-11-22T10:30:46.000Z")), json.dumps(dict(good, status="lunch")),
+             json.dumps({"tombstone": "replay-1"})]
+    path = tmp_path / "updates.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    run = subprocess.run(["/usr/bin/python3", "-m", "rastro_producer", "replay", "--bootstrap-servers", BOOTSTRAP,
+                          "--topic", topic, str(path)], cwd=Path(__file__).resolve().parents[2] / "producer",
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 3, run.stderr
+    assert f"{path}:2: rejected: line: is not JSON" in run.stderr
+    assert f"{path}:3: rejected: latitude: must be between -90 and 90 (got 95.5)" in run.stderr
+    assert f"{path}:5: rejected: status: must be one of available, busy, offline (got 'lunch')" in run.stderr
+    assert "sent=3 acknowledged=3 failed=0 pending=0" in run.stderr

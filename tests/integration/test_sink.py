@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Iterator, Optional
@@ -213,3 +214,17 @@ def test_killed_worker_loses_nothing(r: redis.Redis) -> None:
         assert_state(r, latest)
     finally:
         ssh("kafka3", "systemctl start kafka-connect")
+
+
+def test_bad_connector_config_is_refused_by_the_rest_api() -> None:
+    body = json.dumps({"connector.class": "io.rastro.connect.redis.RedisSinkConnector", "topics": TOPIC,
+                       "redis.host": "", "redis.port": "70000", "redis.batch.size": "0"}).encode()
+    req = urllib.request.Request(f"http://{HOSTS['kafka1']}:8083/connector-plugins/RedisSinkConnector/config/validate",
+                                 data=body, method="PUT", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        result = json.loads(resp.read())
+    errors = {c["value"]["name"]: c["value"]["errors"] for c in result["configs"] if c["value"]["errors"]}
+    assert result["error_count"] == 3, errors
+    assert "must not be empty" in errors["redis.host"][0]
+    assert "70000" in errors["redis.port"][0]
+    assert "redis.batch.size" in errors and "0" in errors["redis.batch.size"][0]
