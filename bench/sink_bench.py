@@ -19,7 +19,6 @@ import argparse
 import csv
 import json
 import multiprocessing as mp
-import statistics
 import sys
 import time
 import urllib.request
@@ -95,8 +94,8 @@ def end_to_end(rate: float, seconds: float, drivers: int, sample: int) -> dict:
     produced_s = time.monotonic() - start
     # Sustained rate: all updates produced and the last one of each watched driver visible.
     r = redis.Redis(**REDIS)
-    last_ts = {d.driver_id: None for d in sim.drivers if d.driver_id in set(watched)}
-    final = {d.driver_id: d.last_ts_ms for d in sim.drivers if d.driver_id in last_ts}
+    watched_set = set(watched)
+    final = {d.driver_id: d.last_ts_ms for d in sim.drivers if d.driver_id in watched_set}
     while time.monotonic() - start < produced_s + 60:
         pipe = r.pipeline(transaction=False)
         for d in final:

@@ -140,11 +140,14 @@ def normalize_configs(configs: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def refuse_internal(name: str) -> None:
+    if name.startswith("__"):
+        raise TopicError(f"name: '{name}' is an internal topic (starts with '__'); this module never manages those")
+
+
 def validate_declaration(name: str, partitions: int, replication_factor: int) -> None:
     if not name or not name.strip():
         raise TopicError("name: a topic name is required (got an empty string)")
-    if name.startswith("__"):
-        raise TopicError(f"name: '{name}' is an internal topic (starts with '__'); this module never manages those")
     if len(name) > 249:
         raise TopicError(f"name: '{name[:40]}...' is {len(name)} characters; Kafka allows at most 249")
     allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -161,6 +164,7 @@ def plan_topic(current: Optional[TopicState], desired: TopicState, state: str = 
                purge_configs: bool = True) -> Plan:
     """Work out the smallest set of changes that makes `current` match the declaration."""
     plan = Plan()
+    refuse_internal(desired.name)
     if state == "absent":
         if current is not None:
             plan.delete = True
@@ -285,8 +289,6 @@ class KafkaTopics:
 def run(module: AnsibleModule) -> dict[str, Any]:
     p = module.params
     desired = TopicState(p["name"], p["partitions"], p["replication_factor"], normalize_configs(p["configs"]))
-    if desired.name.startswith("__"):
-        raise TopicError(f"name: '{desired.name}' is an internal topic (starts with '__'); this module never manages those")
     kafka = KafkaTopics(p["bootstrap_servers"], p["timeout"])
     current = kafka.describe(desired.name)
     plan = plan_topic(current, desired, p["state"], p["purge_configs"])

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Optional, Sequence
 
 from . import __version__, metrics
-from .contract import FIELDS, ContractError, format_timestamp, serialize, validate
+from .contract import ContractError, format_timestamp, validate
 from .simulator import SAO_PAULO, BoundingBox, Simulator, start_of
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3

@@ -75,14 +75,14 @@ def validate(update: Any, key: Optional[str] = None) -> dict[str, Any]:
     return dict(update)
 
 
-def serialize(update: Mapping[str, Any]) -> tuple[bytes, bytes]:
-    """(key, value) bytes for Kafka; validates first.
+def serialize(update: Mapping[str, Any], key: Optional[str] = None) -> tuple[bytes, bytes]:
+    """(key, value) bytes for Kafka; validates first (against `key` too, when given).
 
     Formatted directly rather than through json.dumps (3x faster on the hot path): after
     validate(), driver_id, timestamp and status hold only characters that need no JSON escaping,
     and the coordinates are finite numbers whose repr() is valid JSON.
     """
-    u = validate(update)
+    u = validate(update, key)
     driver_id = u["driver_id"]
     value = (f'{{"driver_id":"{driver_id}","latitude":{u["latitude"]!r},"longitude":{u["longitude"]!r},'
              f'"timestamp":"{u["timestamp"]}","status":"{u["status"]}"}}')

@@ -80,10 +80,7 @@ class Sender:
         if update is None:
             k, v = key.encode(), None
         else:
-            k, v = serialize(update)
-            if k.decode() != key:
-                from .contract import ContractError
-                raise ContractError("driver_id", update.get("driver_id"), f"must equal the record key {key!r}")
+            k, v = serialize(update, key)
         self.send_raw(k, v)
 
     def send_raw(self, key: bytes, value: Optional[bytes]) -> None:

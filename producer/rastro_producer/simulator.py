@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Iterator, Optional
 
 from .contract import format_timestamp
@@ -160,4 +160,4 @@ def start_of(text: Optional[str]) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-__all__ = ["BoundingBox", "Simulator", "SAO_PAULO", "start_of", "timedelta"]
+__all__ = ["BoundingBox", "Simulator", "SAO_PAULO", "start_of"]

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import time
-
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
