@@ -13,7 +13,7 @@ from typing import Iterator, Optional
 
 import pytest
 import redis
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "producer"))
 
@@ -26,6 +26,8 @@ from tests.lib.lab import BOOTSTRAP, HOSTS, ssh, wait_until  # noqa: E402
 REDIS_HOST = HOSTS["kafka2"]
 TOPIC = "driver-locations"
 GROUP = "connect-redis-sink"
+RETRIABLE_COORDINATOR_ERRORS = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                                 KafkaError.COORDINATOR_NOT_AVAILABLE}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,14 @@ def wait_sink_caught_up(acked: list[tuple[str, int, int]], timeout: float = 120)
     consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": GROUP, "enable.auto.commit": False})
     try:
         def caught_up() -> bool:
-            committed = consumer.committed([TopicPartition(TOPIC, p) for p in last], timeout=10)
+            try:
+                committed = consumer.committed([TopicPartition(TOPIC, p) for p in last], timeout=10)
+            except KafkaException as e:
+                # The group coordinator may move or still be loading after a broker or worker
+                # failure; that is the cluster healing, so ask again rather than fail.
+                if e.args[0].code() in RETRIABLE_COORDINATOR_ERRORS or e.args[0].retriable():
+                    return False
+                raise
             return all(tp.offset > last[tp.partition] for tp in committed)
         wait_until(caught_up, timeout, interval=1, what="the Redis sink to commit past the acknowledged records")
     finally:
