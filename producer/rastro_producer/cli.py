@@ -62,6 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     rate = args.rate if args.rate is not None else args.drivers / args.interval
     metrics.serve(args.metrics_port)
     metrics.RATE.set(rate)
+    metrics.DRIVERS.set(args.drivers)
     sender = _sender(args)
     stop = Stop()
     started = last_report = time.monotonic()

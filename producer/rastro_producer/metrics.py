@@ -54,6 +54,7 @@ LATENCY = BulkHistogram("rastro_producer_delivery_latency_seconds", "From produc
 REGISTRY.register(LATENCY)
 QUEUE = Gauge("rastro_producer_queue_depth", "Updates waiting in the client for acknowledgement")
 RATE = Gauge("rastro_producer_target_rate", "Configured updates per second")
+DRIVERS = Gauge("rastro_producer_drivers", "Drivers simulated (what Redis should hold, less deactivated ones)")
 
 
 def serve(port: int, addr: str = "0.0.0.0") -> None:

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # build-wheel.sh SOURCE_DIR OUT_DIR WHEEL_NAME
-# Builds the producer wheel reproducibly (fixed SOURCE_DATE_EPOCH, no network) and replaces
+# Builds a rastro Python package's wheel (producer, pipeline-exporter) reproducibly (fixed SOURCE_DATE_EPOCH, no network) and replaces
 # OUT_DIR/WHEEL_NAME only when the bytes differ. Prints "built" or "unchanged".
 set -euo pipefail
 src=$1 out=$2 wheel=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cp -r "$src/pyproject.toml" "$src/README.md" "$src/rastro_producer" "$tmp/"
-find "$tmp" -name __pycache__ -prune -exec rm -rf {} +
+cp -r "$src/." "$tmp/"
+rm -rf "$tmp/dist" "$tmp/build"
+find "$tmp" \( -name __pycache__ -o -name "*.egg-info" \) -prune -exec rm -rf {} +
 SOURCE_DATE_EPOCH=315532800 /usr/bin/python3 -m pip wheel --quiet --no-deps --no-build-isolation --no-index \
   -w "$tmp/dist" "$tmp" >&2
 mkdir -p "$out"

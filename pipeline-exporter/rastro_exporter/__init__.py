@@ -1,0 +1,1 @@
+"""Prometheus exporter for rastro: consumer-group lag and driver-state freshness."""

@@ -1,0 +1,3 @@
+from rastro_exporter.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""rastro-exporter: serve consumer-group lag and driver-state freshness on one port (9308)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from typing import Optional, Sequence
+
+import redis
+from prometheus_client import REGISTRY, start_http_server
+
+from rastro_exporter.freshness import FreshnessCollector
+from rastro_exporter.lag import LagCollector
+
+
+def port(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port {value!r} is not a number") from None
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"port {n} is outside 1..65535")
+    return n
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rastro-exporter", description=__doc__)
+    p.add_argument("--bootstrap-servers", required=True, help="Kafka brokers, host:port[,host:port]")
+    p.add_argument("--redis-url", help="redis://user@host:6379/0 of the driver state; omit to skip freshness")
+    p.add_argument("--listen-address", default="0.0.0.0")
+    p.add_argument("--port", type=port, default=9308)
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per Kafka or Redis call")
+    p.add_argument("--exclude-topic", action="append", default=[], help="topic to leave out (repeatable)")
+    p.add_argument("--max-driver-keys", type=int, default=200_000, help="stop scanning driver keys after this many")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    if not any(":" in s for s in args.bootstrap_servers.split(",")):
+        print(f"rastro-exporter: --bootstrap-servers {args.bootstrap_servers!r} needs host:port", file=sys.stderr)
+        return 2
+    REGISTRY.register(LagCollector(args.bootstrap_servers, args.timeout, args.exclude_topic))
+    if args.redis_url:
+        # The password comes from the environment so that it does not show in `ps`.
+        client = redis.Redis.from_url(args.redis_url, password=os.environ.get("RASTRO_EXPORTER_REDIS_PASSWORD"),
+                                      decode_responses=True, socket_timeout=args.timeout)
+        REGISTRY.register(FreshnessCollector(client, args.max_driver_keys))
+    try:
+        start_http_server(args.port, addr=args.listen_address)
+    except OSError as exc:
+        print(f"rastro-exporter: cannot listen on {args.listen_address}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"rastro-exporter: serving on {args.listen_address}:{args.port}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    return 0

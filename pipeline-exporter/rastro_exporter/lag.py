@@ -1,0 +1,123 @@
+"""Consumer-group lag: each group's committed offset against the partition's log end offset.
+
+Metric names follow the community kafka_exporter, so dashboards written for it work here too.
+Debian's confluent-kafka (1.7) has no ListConsumerGroupOffsets admin call, so committed offsets are
+read with a consumer that carries the group id but never joins the group (OffsetFetch only)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Optional
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+# Groups of this protocol are Connect's worker membership: they commit no offsets.
+SKIPPED_PROTOCOL_TYPES = {"connect"}
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    group: str
+    topic: str
+    partition: int
+    committed: int
+    log_end: int
+
+    @property
+    def lag(self) -> int:
+        # A committed offset past the end is possible for a moment after a truncation; never negative.
+        return max(self.log_end - self.committed, 0)
+
+
+def lags(committed: dict[tuple[str, int], int], log_end: dict[tuple[str, int], int], group: str) -> list[PartitionLag]:
+    """Lag of every partition the group has committed to (negative offsets mean "none committed")."""
+    return [PartitionLag(group, t, p, off, log_end[(t, p)])
+            for (t, p), off in sorted(committed.items()) if off >= 0 and (t, p) in log_end]
+
+
+class LagCollector(Collector):
+    def __init__(self, bootstrap: str, timeout: float = 5.0, exclude_topics: Iterable[str] = ()) -> None:
+        self._conf = {"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000)}
+        self._timeout = timeout
+        self._exclude = set(exclude_topics)
+        self._admin = AdminClient(dict(self._conf))
+        self._meta = Consumer({**self._conf, "group.id": "rastro-exporter-metadata", "enable.auto.commit": False})
+        self._group_consumers: dict[str, Consumer] = {}
+        self.last_error: Optional[str] = None
+
+    def _group_consumer(self, group: str) -> Consumer:
+        if group not in self._group_consumers:
+            self._group_consumers[group] = Consumer({**self._conf, "group.id": group, "enable.auto.commit": False})
+        return self._group_consumers[group]
+
+    def _partitions(self) -> list[TopicPartition]:
+        md = self._meta.list_topics(timeout=self._timeout)
+        return [TopicPartition(t, p) for t, tm in sorted(md.topics.items())
+                if not t.startswith("__") and t not in self._exclude and tm.error is None
+                for p in sorted(tm.partitions)]
+
+    def _log_ends(self, partitions: list[TopicPartition]) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+        low: dict[tuple[str, int], int] = {}
+        high: dict[tuple[str, int], int] = {}
+        for tp in partitions:
+            lo, hi = self._meta.get_watermark_offsets(tp, timeout=self._timeout, cached=False)
+            low[(tp.topic, tp.partition)] = lo
+            high[(tp.topic, tp.partition)] = hi
+        return low, high
+
+    def _groups(self) -> list[tuple[str, int]]:
+        groups = self._admin.list_groups(timeout=self._timeout)
+        return sorted((g.id, len(g.members)) for g in groups if g.protocol_type not in SKIPPED_PROTOCOL_TYPES)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        started = time.monotonic()
+        up = GaugeMetricFamily("rastro_exporter_lag_up", "1 if the last lag scrape reached Kafka")
+        duration = GaugeMetricFamily("rastro_exporter_lag_scrape_duration_seconds", "Time the lag scrape took")
+        try:
+            partitions = self._partitions()
+            low, high = self._log_ends(partitions)
+            groups = self._groups()
+            per_group: list[list[PartitionLag]] = []
+            for group, _ in groups:
+                committed = self._group_consumer(group).committed(partitions, timeout=self._timeout)
+                per_group.append(lags({(tp.topic, tp.partition): tp.offset for tp in committed}, high, group))
+        except KafkaException as exc:
+            self.last_error = str(exc)
+            up.add_metric([], 0)
+            duration.add_metric([], time.monotonic() - started)
+            yield up
+            yield duration
+            return
+        self.last_error = None
+
+        current = GaugeMetricFamily("kafka_topic_partition_current_offset", "Log end offset of a partition",
+                                    labels=["topic", "partition"])
+        oldest = GaugeMetricFamily("kafka_topic_partition_oldest_offset", "Log start offset of a partition",
+                                   labels=["topic", "partition"])
+        for (t, p), hi in sorted(high.items()):
+            current.add_metric([t, str(p)], hi)
+            oldest.add_metric([t, str(p)], low[(t, p)])
+        members = GaugeMetricFamily("kafka_consumergroup_members", "Members of a consumer group",
+                                    labels=["consumergroup"])
+        offset = GaugeMetricFamily("kafka_consumergroup_current_offset", "Committed offset of a group on a partition",
+                                   labels=["consumergroup", "topic", "partition"])
+        lag = GaugeMetricFamily("kafka_consumergroup_lag", "Log end offset minus the group's committed offset",
+                                labels=["consumergroup", "topic", "partition"])
+        lag_sum = GaugeMetricFamily("kafka_consumergroup_lag_sum", "Lag of a group over all partitions of a topic",
+                                    labels=["consumergroup", "topic"])
+        for (group, n), group_lags in zip(groups, per_group):
+            members.add_metric([group], n)
+            sums: dict[str, int] = {}
+            for pl in group_lags:
+                offset.add_metric([group, pl.topic, str(pl.partition)], pl.committed)
+                lag.add_metric([group, pl.topic, str(pl.partition)], pl.lag)
+                sums[pl.topic] = sums.get(pl.topic, 0) + pl.lag
+            for topic, total in sorted(sums.items()):
+                lag_sum.add_metric([group, topic], total)
+        up.add_metric([], 1)
+        duration.add_metric([], time.monotonic() - started)
+        yield from (current, oldest, members, offset, lag, lag_sum, up, duration)
