@@ -6,15 +6,16 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR := 0
 export PYTHONDONTWRITEBYTECODE := 1
 ARTIFACTS := artifacts
-SCENARIOS := kafka producer redis kafka_connect
+SCENARIOS := kafka producer redis kafka_connect exporters prometheus grafana
+TOOLS := .cache/tools
 
 # Debian packages the controller needs (PyPI is not used: see requirements.txt for pip users).
 DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest python3-yaml \
             python3-jinja2 maven default-jdk-headless systemd-container debootstrap apt-cacher-ng \
             openssh-client iproute2 python3-pip python3-setuptools python3-wheel python3-prometheus-client \
-            python3-matplotlib python3-redis redis-server curl
+            python3-matplotlib python3-redis redis-server curl chromium
 
-.PHONY: bench-sink redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: tools dashboards bench-sink redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -51,7 +52,15 @@ lint: deps ## yamllint and ansible-lint (production profile)
 	yamllint -s .
 	ansible-lint --profile production --offline -q
 
-unit: deps ## unit tests: Python (modules, producer, inventory checks) and the connector's JUnit suite
+tools: deps ## promtool and amtool unpacked from Debian's packages into .cache/tools (no server installed)
+	@test -x $(TOOLS)/usr/bin/promtool || { mkdir -p $(TOOLS) && cd $(TOOLS) && \
+	  apt-get download prometheus prometheus-alertmanager >/dev/null 2>&1 && \
+	  for d in *.deb; do dpkg-deb -x $$d .; done && echo "[tools] promtool and amtool in $(TOOLS)/usr/bin"; }
+
+dashboards: ## rebuild dashboards/*.json from dashboards/build.py
+	$(PY) dashboards/build.py
+
+unit: deps tools ## unit tests: Python (modules, producer, inventory checks) and the connector's JUnit suite
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 	mvn -B -q -f redis-sink/pom.xml verify
 
@@ -65,7 +74,7 @@ integration: deps ## fresh lab → site.yml → assertions → idempotent re-run
 	@start=$$(date +%s); ansible-playbook site.yml > $(ARTIFACTS)/site-first.log || { tail -60 $(ARTIFACTS)/site-first.log; exit 1; }; \
 	  echo "first site.yml on fresh lab hosts: $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-first.time
 	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_cluster.py tests/integration/test_topics.py \
-	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py \
+	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py tests/integration/test_monitoring.py \
 	  tests/integration/test_rolling_restart.py tests/integration/test_idempotence.py
 
 test: lint unit molecule integration ## the README's test command

@@ -1,0 +1,1 @@
+"""rastro chaos verification: produce under a fault, prove nothing acknowledged is lost."""

@@ -1,0 +1,288 @@
+#!/usr/bin/python3
+"""Chaos verifier: while chaos.yml breaks something, write driver updates at a fixed rate with
+acks=all and remember every acknowledged (key, value, partition, offset); afterwards read the topic
+back and check every acknowledged update is there, and that Redis holds the latest acknowledged
+update of every driver. Measures the produce unavailability window, p99 produce latency during the
+fault, the time until under-replicated partitions return to 0 after the restore, and the time until
+Redis has converged. Writes report.json (and timeline.png via timeline.py) into --report-dir.
+
+The fault's timing comes from --fault-file, which chaos.yml writes as it acts:
+{"fault": ..., "target": ..., "injected": epoch, "restored": epoch}."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "producer"))
+
+import redis  # noqa: E402
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import AdminClient  # noqa: E402
+
+from rastro_producer.contract import serialize  # noqa: E402
+from rastro_producer.sender import Sender  # noqa: E402
+from rastro_producer.simulator import Simulator  # noqa: E402
+
+
+def log(msg: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} [verifier] {msg}", flush=True)
+
+
+@dataclass
+class Ack:
+    at: float          # wall clock of the acknowledgement
+    latency: float     # seconds from produce() to acknowledgement
+    key: bytes
+    value: bytes
+    partition: int
+    offset: int
+
+
+@dataclass
+class Run:
+    acks: list[Ack] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)
+    failed: int = 0
+    urp: list[tuple[float, int]] = field(default_factory=list)   # (time, under-replicated partitions)
+
+
+def under_replicated(admin: AdminClient) -> int:
+    md = admin.list_topics(timeout=5)
+    return sum(1 for t in md.topics.values() for p in t.partitions.values() if len(p.isrs) < len(p.replicas))
+
+
+def sample_urp(admin: AdminClient, run: Run, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            run.urp.append((time.time(), under_replicated(admin)))
+        except Exception:  # noqa: BLE001 — a metadata timeout during the fault is a data point, not a crash
+            run.urp.append((time.time(), -1))
+        stop.wait(1.0)
+
+
+def produce(args: argparse.Namespace, run: Run, prefix: str) -> None:
+    sim = Simulator(args.drivers, seed=args.seed, interval_s=args.drivers / args.rate, id_prefix=prefix)
+    n = len(sim.drivers)
+
+    def on_ack(msg: Any) -> None:
+        run.acks.append(Ack(time.time(), msg.latency() or 0.0, msg.key(), msg.value(), msg.partition(), msg.offset()))
+
+    sender = Sender(args.bootstrap, args.topic, on_ack=on_ack)
+    start = time.monotonic()
+    sent = 0
+    next_report = start + 10
+    while True:
+        elapsed = time.monotonic() - start
+        if elapsed >= args.duration:
+            break
+        target = int(elapsed * args.rate)
+        while sent < target:
+            key, update = sim.step(sent % n, int(time.time() * 1000))
+            k, v = serialize(update, key)
+            sender.send_raw(k, v)
+            sent += 1
+        sender.poll(0.002)
+        if time.monotonic() >= next_report:
+            log(f"{elapsed:5.0f}s sent {sent:,} acknowledged {len(run.acks):,} failed {sender.stats.failed}")
+            next_report += 10
+    log(f"sent {sent:,}; waiting for the last acknowledgements")
+    remaining = sender.flush(180)
+    run.failed = sender.stats.failed + remaining
+    log(f"acknowledged {len(run.acks):,}, failed {sender.stats.failed}, unacknowledged {remaining}")
+
+
+def read_back(args: argparse.Namespace, acks: list[Ack]) -> tuple[int, int, int]:
+    """(missing, superseded-by-compaction, duplicates) among acknowledged records."""
+    want: dict[int, dict[int, Ack]] = {}
+    for a in acks:
+        want.setdefault(a.partition, {})[a.offset] = a
+    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": f"chaos-verify-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest", "fetch.max.bytes": 52428800})
+    stop_at = {p: max(offs) for p, offs in want.items()}
+    consumer.assign([TopicPartition(args.topic, p, min(offs)) for p, offs in want.items()])
+    found: dict[tuple[int, int], tuple[bytes, bytes]] = {}
+    last_offset_of_key: dict[tuple[int, bytes], int] = {}
+    done: set[int] = set()
+    deadline = time.monotonic() + 300
+    while len(done) < len(stop_at) and time.monotonic() < deadline:
+        for m in consumer.consume(10000, timeout=1.0):
+            if m.error():
+                continue
+            p, o = m.partition(), m.offset()
+            if p in done:
+                continue
+            found[(p, o)] = (m.key(), m.value())
+            last_offset_of_key[(p, m.key())] = max(o, last_offset_of_key.get((p, m.key()), -1))
+            if o >= stop_at[p]:
+                done.add(p)
+                consumer.pause([TopicPartition(args.topic, p, OFFSET_END)])
+    consumer.close()
+    missing = superseded = 0
+    values_seen: dict[tuple[bytes, bytes], int] = {}
+    for p, offs in want.items():
+        for o, a in offs.items():
+            got = found.get((p, o))
+            if got is not None and got == (a.key, a.value):
+                continue
+            # Compaction may drop a value only if a later record of the same key follows it.
+            if got is None and last_offset_of_key.get((p, a.key), -1) > o:
+                superseded += 1
+            else:
+                missing += 1
+    for (k, v) in found.values():
+        values_seen[(k, v)] = values_seen.get((k, v), 0) + 1
+    duplicates = sum(c - 1 for c in values_seen.values() if c > 1)
+    return missing, superseded, duplicates
+
+
+def redis_mismatches(r: redis.Redis, expected: dict[str, dict]) -> list[str]:
+    pipe = r.pipeline(transaction=False)
+    for d in expected:
+        pipe.hgetall(f"driver:{d}")
+    bad = []
+    for (d, want), got in zip(expected.items(), pipe.execute()):
+        if (got.get("timestamp") != want["timestamp"] or got.get("status") != want["status"]
+                or abs(float(got.get("latitude", "nan")) - want["latitude"]) > 1e-9
+                or abs(float(got.get("longitude", "nan")) - want["longitude"]) > 1e-9):
+            bad.append(d)
+    return bad
+
+
+def longest_gaps(acks: list[Ack]) -> tuple[float, float, int]:
+    """(longest gap between any two acknowledgements, longest within one partition, that partition)."""
+    times = sorted(a.at for a in acks)
+    overall = max((b - a for a, b in zip(times, times[1:])), default=0.0)
+    per: dict[int, list[float]] = {}
+    for a in acks:
+        per.setdefault(a.partition, []).append(a.at)
+    worst, worst_p = 0.0, -1
+    for p, ts in per.items():
+        ts.sort()
+        g = max((b - a for a, b in zip(ts, ts[1:])), default=0.0)
+        if g > worst:
+            worst, worst_p = g, p
+    return overall, worst, worst_p
+
+
+def p99(values: list[float]) -> Optional[float]:
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, int(0.99 * len(s)))]
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--topic", default="driver-locations")
+    ap.add_argument("--redis-host", required=True)
+    ap.add_argument("--redis-password", required=True)
+    ap.add_argument("--prometheus", default="", help="http://host:9090 for the timeline; empty: no PNG")
+    ap.add_argument("--rate", type=float, default=5000.0, help="updates per second")
+    ap.add_argument("--drivers", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--duration", type=float, required=True, help="seconds of production")
+    ap.add_argument("--fault-file", required=True)
+    ap.add_argument("--report-dir", required=True)
+    ap.add_argument("--converge-timeout", type=float, default=300.0)
+    args = ap.parse_args(argv)
+    for name in ("rate", "duration", "drivers"):
+        if getattr(args, name) <= 0:
+            ap.error(f"--{name} must be positive (got {getattr(args, name)})")
+
+    report_dir = Path(args.report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    prefix = f"chaos{uuid.uuid4().hex[:6]}-driver-"
+    admin = AdminClient({"bootstrap.servers": args.bootstrap})
+    run = Run()
+    stop = threading.Event()
+    sampler = threading.Thread(target=sample_urp, args=(admin, run, stop), daemon=True)
+    sampler.start()
+    started = time.time()
+    log(f"producing {args.rate:.0f} updates/s for {args.duration:.0f}s to {args.topic} (drivers {prefix}*)")
+    produce(args, run, prefix)
+    produced_until = time.time()
+
+    fault = json.loads(Path(args.fault_file).read_text()) if Path(args.fault_file).exists() else {}
+    injected, restored = fault.get("injected"), fault.get("restored")
+
+    # Under-replicated partitions back to 0 after the restore: keep sampling until they are.
+    urp_zero_at = None
+    deadline = time.time() + 300
+    while restored and time.time() < deadline:
+        after = [(t, n) for t, n in run.urp if t >= restored]
+        zero = next((t for t, n in after if n == 0), None)
+        if zero is not None:
+            urp_zero_at = zero
+            break
+        time.sleep(1)
+    stop.set()
+
+    log("reading the topic back")
+    missing, superseded, duplicates = read_back(args, run.acks)
+    log(f"missing {missing}, superseded by compaction {superseded}, duplicates {duplicates}")
+
+    expected: dict[str, dict] = {}
+    for a in sorted(run.acks, key=lambda a: (a.partition, a.offset)):
+        u = json.loads(a.value)
+        expected[u["driver_id"]] = u
+    r = redis.Redis(host=args.redis_host, port=6379, password=args.redis_password, decode_responses=True,
+                    socket_timeout=10)
+    log(f"waiting for Redis to hold the latest acknowledged update of {len(expected):,} drivers")
+    converged_at = None
+    bad: list[str] = list(expected)
+    t_end = time.time() + args.converge_timeout
+    while time.time() < t_end:
+        try:
+            bad = redis_mismatches(r, expected)
+        except redis.RedisError as exc:
+            log(f"Redis not answering yet: {exc}")
+            bad = list(expected)
+        if not bad:
+            converged_at = time.time()
+            break
+        time.sleep(0.5)
+
+    overall_gap, partition_gap, gap_partition = longest_gaps(run.acks)
+    during = [a.latency for a in run.acks if injected and a.at >= injected and (not restored or a.at <= restored + 5)]
+    report = {
+        "fault": fault.get("fault"), "target": fault.get("target"),
+        "rate": args.rate, "drivers": args.drivers, "production_s": round(produced_until - started, 1),
+        "acknowledged": len(run.acks), "failed": run.failed,
+        "lost": missing, "superseded_by_compaction": superseded, "duplicates": duplicates,
+        "redis_converged": converged_at is not None, "redis_mismatched_drivers": len(bad),
+        "unavailability_window_s": round(partition_gap, 3), "unavailability_partition": gap_partition,
+        "longest_gap_any_ack_s": round(overall_gap, 3),
+        "p99_latency_during_fault_ms": round(p99(during) * 1000, 1) if during else None,
+        "p99_latency_whole_run_ms": round(p99([a.latency for a in run.acks]) * 1000, 1) if run.acks else None,
+        "urp_zero_after_restore_s": round(urp_zero_at - restored, 1) if urp_zero_at and restored else (0.0 if not restored else None),
+        "redis_converged_after_production_s": round(converged_at - produced_until, 1) if converged_at else None,
+        "redis_converged_after_restore_s": round(converged_at - restored, 1) if converged_at and restored else None,
+        "started": started, "injected": injected, "restored": restored, "produced_until": produced_until,
+    }
+    (report_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    # Per-second series of our own producer for the timeline.
+    acks_per_s: dict[int, int] = {}
+    for a in run.acks:
+        acks_per_s[int(a.at)] = acks_per_s.get(int(a.at), 0) + 1
+    (report_dir / "series.json").write_text(json.dumps({"acks_per_s": sorted(acks_per_s.items()), "urp": run.urp}))
+    if args.prometheus:
+        from chaos.timeline import draw
+        draw(args.prometheus, report, sorted(acks_per_s.items()), report_dir / "timeline.png")
+    log("report: " + json.dumps({k: v for k, v in report.items() if k not in ("started", "injected", "restored", "produced_until")}))
+    ok = missing == 0 and run.failed == 0 and converged_at is not None
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    raise SystemExit(main())

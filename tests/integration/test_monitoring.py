@@ -1,0 +1,169 @@
+"""Monitoring on the lab: every target answers, every dashboard panel has data, the exporters tell
+the truth about Kafka and Redis, the console dashboard renders, and stopping a broker fires the
+broker-down and under-replicated alerts within their `for:` windows, which resolve after it restarts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import redis
+from confluent_kafka import Consumer, TopicPartition
+
+from tests.lib.lab import BOOTSTRAP, HOSTS, REPO, ssh, wait_until
+from tests.lib.prom import PROMETHEUS, api, firing_alerts, query, targets
+
+ARTIFACTS = REPO / "artifacts" / "monitoring"
+ALERTMANAGER = f"http://{HOSTS['kafka3']}:9094"
+# Every host of each job in inventories/local (shared/CONTRACTS.md ports).
+EXPECTED_TARGETS = {("kafka", h) for h in HOSTS} | {("connect", h) for h in HOSTS} | {("node", h) for h in HOSTS} | {
+    ("redis", "kafka2"), ("producer", "kafka1"), ("rastro-exporter", "kafka3"), ("prometheus", "kafka3"),
+    ("alertmanager", "kafka3")}
+
+
+def value(expr: str) -> float:
+    result = query(expr)
+    assert result, f"no data for {expr}"
+    return float(result[0]["value"][1])
+
+
+def test_every_scrape_target_is_up() -> None:
+    def all_up() -> bool:
+        return all(t["health"] == "up" for t in targets())
+    wait_until(all_up, 60, interval=3, what="every scrape target to be up")
+    seen = {(t["labels"]["job"], t["labels"]["instance"]) for t in targets()}
+    assert seen == EXPECTED_TARGETS, f"missing {EXPECTED_TARGETS - seen}, unexpected {seen - EXPECTED_TARGETS}"
+
+
+def test_alert_rules_are_loaded_and_evaluate_cleanly() -> None:
+    rules = [r for g in api("rules")["groups"] for r in g["rules"]]
+    assert len(rules) >= 20
+    broken = [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"]
+    assert not broken, broken
+
+
+def test_every_dashboard_panel_returns_data() -> None:
+    # A panel that returns nothing from the lab is a panel an operator would stare at in vain.
+    dashboards = sorted((REPO / "dashboards").glob("*.json"))
+    assert len(dashboards) == 4
+    empty, checked = [], 0
+    for path in dashboards:
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel["targets"]:
+                checked += 1
+                if not query(target["expr"]):
+                    empty.append(f"{path.name}: {panel['title']}: {target['expr']}")
+    assert checked > 50
+    assert not empty, "panels without data:\n" + "\n".join(empty)
+
+
+def test_kafka_metrics_agree_with_the_cluster(admin) -> None:
+    assert value("sum(kafka_controller_active_controller_count)") == 1
+    assert value('count(kafka_raft_current_state{state="leader"})') == 1
+    assert value("max(kafka_controller_active_brokers)") == 3
+    md = admin.list_topics(timeout=15)
+    partitions = sum(len(t.partitions) for t in md.topics.values())
+    assert value("max(kafka_controller_global_partitions)") == partitions
+    leaders = {p.leader for t in md.topics.values() for p in t.partitions.values()}
+    assert leaders == {1, 2, 3}
+    assert value("sum(kafka_server_leader_partitions)") == partitions
+
+
+def test_lag_exporter_reports_a_committed_offset() -> None:
+    group = f"it-lag-{uuid.uuid4().hex[:6]}"
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[TopicPartition("driver-locations", 0, 5)], asynchronous=False)
+    finally:
+        consumer.close()
+    sel = f'consumergroup="{group}", topic="driver-locations", partition="0"'
+    wait_until(lambda: bool(query(f"kafka_consumergroup_current_offset{{{sel}}}")), 60, interval=2,
+               what=f"the exporter to report group {group}")
+    assert value(f"kafka_consumergroup_current_offset{{{sel}}}") == 5
+    end = value('kafka_topic_partition_current_offset{topic="driver-locations", partition="0"}')
+    assert value(f"kafka_consumergroup_lag{{{sel}}}") == end - 5
+
+
+def test_freshness_exporter_agrees_with_redis() -> None:
+    r = redis.Redis(host=HOSTS["kafka2"], port=6379, password="rastro-lab-admin-pw", decode_responses=True)
+    # The producer keeps writing the same 1,000 drivers, so the count is stable while the age moves.
+    keys = sum(1 for _ in r.scan_iter(match="driver:*", count=1000))
+    wait_until(lambda: value("rastro_driver_state_keys") == keys, 30, interval=2,
+               what=f"rastro_driver_state_keys to equal the {keys} driver:* keys in Redis")
+    assert value("rastro_driver_state_geo_members") == r.zcard("drivers:geo")
+    # The producer runs at 250 updates/s: the newest update in Redis is seconds old at most.
+    assert value("rastro_driver_state_newest_update_age_seconds") < 5
+
+
+def test_console_dashboard_renders_in_chromium() -> None:
+    with urllib.request.urlopen(f"{PROMETHEUS}/consoles/rastro.html", timeout=15) as resp:
+        html = resp.read().decode()
+    assert "error executing template" not in html
+    assert html.count('class="stat ok"') == 12, "every tile should be green on a healthy lab"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    png = ARTIFACTS / "console.png"
+    png.unlink(missing_ok=True)
+    # virtual-time-budget lets the graphs' query_range requests finish before the shot.
+    proc = subprocess.run(["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--enable-logging=stderr", "--v=0", "--window-size=1280,1400",
+                           "--virtual-time-budget=15000", f"--screenshot={png}",
+                           f"{PROMETHEUS}/consoles/rastro.html?range=15m"],
+                          capture_output=True, text=True, timeout=120)
+    assert png.exists() and png.stat().st_size > 40_000, proc.stderr[-2000:]
+    js_errors = [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln and "Uncaught" in ln]
+    assert not js_errors, js_errors
+    import matplotlib.image as mpimg
+    pixels = mpimg.imread(png)
+    assert pixels.std() > 0.05, "the screenshot is blank"
+
+
+def alertmanager_alerts() -> set[tuple[str, str]]:
+    with urllib.request.urlopen(f"{ALERTMANAGER}/api/v2/alerts?active=true", timeout=10) as resp:
+        return {(a["labels"]["alertname"], a["labels"].get("instance", "")) for a in json.load(resp)}
+
+
+def test_stopped_broker_fires_alerts_that_resolve_after_restart() -> None:
+    for_s = {"KafkaBrokerDown": 30, "KafkaUnderReplicatedPartitions": 30}
+    # Scrape and evaluation every 5 s in the lab: an alert may need two of each beyond its `for:`.
+    slack = 20
+    assert not set(for_s) & set(firing_alerts()), "alerts already firing before the fault"
+    fired: dict[str, float] = {}
+    resolved: dict[str, float] = {}
+    stopped = time.monotonic()
+    ssh("kafka1", "systemctl stop kafka")
+    try:
+        def both_fired() -> bool:
+            now = firing_alerts()
+            for name in for_s:
+                hits = now.get(name, [])
+                ok = any(a.get("instance") == "kafka1" for a in hits) if name == "KafkaBrokerDown" else bool(hits)
+                if ok and name not in fired:
+                    fired[name] = time.monotonic() - stopped
+            return len(fired) == len(for_s)
+        wait_until(both_fired, max(for_s.values()) + slack + 30, interval=1,
+                   what=f"{sorted(for_s)} to fire (fired so far: {fired})")
+        wait_until(lambda: {("KafkaBrokerDown", "kafka1")} <= alertmanager_alerts(), 30, interval=1,
+                   what="Alertmanager to receive KafkaBrokerDown for kafka1")
+    finally:
+        ssh("kafka1", "systemctl start kafka")
+    restarted = time.monotonic()
+
+    def both_resolved() -> bool:
+        now = firing_alerts()
+        for name in for_s:
+            if name not in now and name not in resolved:
+                resolved[name] = time.monotonic() - restarted
+        return len(resolved) == len(for_s)
+    wait_until(both_resolved, 180, interval=1, what=f"the alerts to resolve (resolved so far: {resolved})")
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "alerts.json").write_text(json.dumps(
+        {"fired_after_stop_s": fired, "resolved_after_start_s": resolved, "for_s": for_s}, indent=2))
+    print(f"fired after stop: {fired}; resolved after restart: {resolved}")
+    for name, t in fired.items():
+        # Not before the `for:` window (the rule is honoured), and within it plus scrape/eval slack.
+        assert for_s[name] <= t <= for_s[name] + slack + 15, (name, t)
