@@ -15,7 +15,7 @@ DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest
             openssh-client iproute2 python3-pip python3-setuptools python3-wheel python3-prometheus-client \
             python3-matplotlib python3-redis redis-server curl chromium
 
-.PHONY: tools dashboards bench-sink redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: test-chaos chaos tools dashboards bench-sink redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -97,6 +97,12 @@ bench-producer: deps ## our producer vs Kafka's ProducerPerformance on the lab c
 
 redis-state: ## the drivers' state in Redis via redis-cli: counts, a sample, no duplicates
 	@tests/redis_state.sh
+
+test-chaos: deps ## chaos.yml under 5,000 updates/s for stop, kill, isolate, connect-kill, redis-restart (needs a deployed lab)
+	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_chaos.py
+
+chaos: ## break the cluster under load: make chaos FAULT=kill [TARGET=kafka2] [DURATION=60]
+	ansible-playbook chaos.yml -e fault=$(or $(FAULT),stop) -e duration=$(or $(DURATION),60) $(if $(TARGET),-e target=$(TARGET))
 
 bench-sink: deps ## end-to-end freshness at 10k/s and sink throughput on the lab
 	$(PY) bench/sink_bench.py

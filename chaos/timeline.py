@@ -20,7 +20,7 @@ PANELS = [
     ("Under-replicated partitions", "sum(kafka_server_under_replicated_partitions)"),
     ("Sink lag (records)", 'sum(kafka_consumergroup_lag_sum{consumergroup="connect-redis-sink"})'),
     ("Newest update age in Redis (s)", "max(rastro_driver_state_newest_update_age_seconds)"),
-    ("Producer service errors /s", "sum(rate(rastro_producer_failed_total[30s])) or vector(0)"),
+    ("Producer service errors /s", "sum(rate(rastro_producer_messages_failed_total[30s])) or vector(0)"),
 ]
 
 

@@ -13,6 +13,10 @@ from prometheus_client.registry import Collector
 SENT = Counter("rastro_producer_messages_sent_total", "Updates handed to the Kafka client")
 ACKED = Counter("rastro_producer_messages_acknowledged_total", "Updates acknowledged by the brokers (acks=all)")
 FAILED = Counter("rastro_producer_messages_failed_total", "Updates whose delivery failed", ["reason"])
+# Export the usual failure from the start (at 0), so an alert or panel on it has a series to read.
+FAILED.labels(reason="_MSG_TIMED_OUT")
+RECOVERIES = Counter("rastro_producer_fatal_recoveries_total",
+                     "Producer instances replaced after a fatal client error (their undelivered updates re-sent)")
 REJECTED = Counter("rastro_producer_messages_rejected_total", "Updates refused by contract validation", ["field"])
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
@@ -30,6 +31,11 @@ DEFAULTS: dict[str, Any] = {
     "queue.buffering.max.kbytes": 262144,
     "message.timeout.ms": 120000,
 }
+
+
+# Delivery errors that say "this producer instance gave up", not "Kafka refused the update".
+RESENDABLE = {KafkaError._FATAL, KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT}
+MAX_RECOVERIES_PER_MINUTE = 5
 
 
 class FatalProducerError(RuntimeError):
@@ -57,6 +63,10 @@ class Sender:
         conf = dict(DEFAULTS, **(extra or {}))
         conf["bootstrap.servers"] = bootstrap_servers
         conf["error_cb"] = self._on_error
+        self._conf = conf
+        self._resend: list[tuple[bytes, Optional[bytes]]] = []
+        self._recoveries: list[float] = []
+        self.recoveries = 0
         self.producer = Producer(conf)
 
     def _on_error(self, err: KafkaError) -> None:
@@ -67,6 +77,11 @@ class Sender:
 
     def _on_delivery(self, err: Optional[KafkaError], msg: Any) -> None:
         if err is not None:
+            if self.fatal or err.fatal() or err.code() in RESENDABLE:
+                # Not delivered because the producer instance died, not because Kafka refused the
+                # update: keep it, in order, for the replacement producer.
+                self._resend.append((msg.key(), msg.value()))
+                return
             self.stats.failed += 1
             metrics.FAILED.labels(reason=err.name()).inc()
             return
@@ -86,7 +101,7 @@ class Sender:
     def send_raw(self, key: bytes, value: Optional[bytes]) -> None:
         """Enqueue already-validated bytes (the hot path of `run`)."""
         if self.fatal:
-            raise FatalProducerError(self.fatal)
+            self._recover()
         while True:
             try:
                 self.producer.produce(self.topic, key=key, value=value, on_delivery=self._on_delivery)
@@ -113,13 +128,50 @@ class Sender:
         self.producer.poll(timeout)
         self._publish_counts()
         if self.fatal:
-            raise FatalProducerError(self.fatal)
+            self._recover()
+
+    def _recover(self) -> None:
+        """Replace a producer that hit a fatal error and re-send what it had not delivered.
+
+        The idempotent producer turns some broker-side surprises into a fatal error (librdkafka 2.0,
+        Debian 12's, does so for an out-of-order sequence after a leader change). The instance is then
+        unusable, but nothing it holds is lost: its undelivered updates are purged, collected in order
+        by _on_delivery and produced again by a new instance. An update whose acknowledgement was
+        lost may be written twice; the sink's stale-write guard makes that harmless."""
+        now = time.monotonic()
+        self._recoveries = [t for t in self._recoveries if now - t < 60] + [now]
+        if len(self._recoveries) > MAX_RECOVERIES_PER_MINUTE:
+            raise FatalProducerError(f"{self.fatal} ({len(self._recoveries)} fatal errors within a minute; giving up)")
+        print(f"warning: {self.fatal or 'a fatal error'}; replacing the producer and re-sending its undelivered updates",
+              file=sys.stderr)
+        old = self.producer
+        old.purge(in_queue=True, in_flight=True, blocking=False)
+        deadline = now + 30
+        while len(old) and time.monotonic() < deadline:
+            old.poll(0.1)
+        self.fatal = None
+        self.recoveries += 1
+        metrics.RECOVERIES.inc()
+        self.producer = Producer(self._conf)
+        resend, self._resend = self._resend, []
+        for key, value in resend:
+            while True:
+                try:
+                    self.producer.produce(self.topic, key=key, value=value, on_delivery=self._on_delivery)
+                    break
+                except BufferError:
+                    self.producer.poll(0.05)
 
     def flush(self, timeout: float) -> int:
         """Wait for outstanding acknowledgements; returns how many are still pending."""
-        pending = self.producer.flush(timeout)
-        self._publish_counts()
-        return pending
+        deadline = time.monotonic() + timeout
+        while True:
+            pending = self.producer.flush(max(deadline - time.monotonic(), 0))
+            self._publish_counts()
+            # A fatal error while flushing leaves undelivered updates in _resend, not in the queue.
+            if not (self.fatal or self._resend) or time.monotonic() >= deadline:
+                return pending + len(self._resend)
+            self._recover()
 
 
 def encode(update: Mapping[str, Any]) -> bytes:

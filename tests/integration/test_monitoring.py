@@ -5,6 +5,7 @@ broker-down and under-replicated alerts within their `for:` windows, which resol
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import urllib.request
@@ -44,6 +45,20 @@ def test_alert_rules_are_loaded_and_evaluate_cleanly() -> None:
     assert len(rules) >= 20
     broken = [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"]
     assert not broken, broken
+
+
+# Metric names, not label names (followed by a matcher) nor console template names (quoted).
+METRIC = re.compile(r"\b((?:kafka|rastro|redis|node)_[a-z0-9_]+)(?![a-z0-9_]|\s*(?:=|!=|=~|!~)|\")")
+
+
+def test_every_metric_named_in_rules_dashboards_and_console_exists() -> None:
+    # `or vector(0)` keeps a panel alive when a counter has no series yet, and would equally hide a
+    # misspelt metric: so every name used anywhere must be one the lab's Prometheus has seen.
+    known = set(api("label/__name__/values"))
+    sources = [*(REPO / "dashboards").glob("*.json"), REPO / "roles/prometheus/files/rules/rastro-alerts.yml",
+               REPO / "roles/prometheus/files/consoles/rastro.html"]
+    unknown = {f"{p.name}: {m}" for p in sources for m in METRIC.findall(p.read_text()) if m not in known}
+    assert not unknown, sorted(unknown)
 
 
 def test_every_dashboard_panel_returns_data() -> None:

@@ -65,6 +65,12 @@ public final class RedisWriter implements AutoCloseable {
         // SCRIPT LOAD is idempotent; a restarted Redis has forgotten the scripts, so load on connect.
         upsertSha = j.scriptLoad(UPSERT);
         deleteSha = j.scriptLoad(DELETE);
+      } catch (JedisDataException e) {
+        j.close();
+        if (isTransient(e)) {
+          throw new JedisConnectionException("Redis not ready: " + e.getMessage(), e);
+        }
+        throw e;
       } catch (RuntimeException e) {
         j.close();
         throw e;
@@ -114,16 +120,26 @@ public final class RedisWriter implements AutoCloseable {
           results.add(new Result(applied ? Outcome.APPLIED : Outcome.STALE, null));
         }
       } catch (JedisDataException e) {
-        if (e.getMessage() != null && e.getMessage().startsWith("NOSCRIPT")) {
-          // Redis restarted between SCRIPT LOAD and this pipeline: treat as a connection loss.
+        if (isTransient(e)) {
+          // Redis restarted (NOSCRIPT, LOADING) or is momentarily unable to serve: this says nothing
+          // about the update, so retry the batch like a connection loss instead of dead-lettering it.
           reset();
-          throw new JedisConnectionException("Redis lost its scripts (restarted?): " + e.getMessage(), e);
+          throw new JedisConnectionException("Redis not ready: " + e.getMessage(), e);
         }
         results.add(new Result(Outcome.FAILED, e.getMessage()));
       }
     }
     return results;
   }
+
+  /** Redis errors that describe the server's state, not the command: worth retrying. */
+  static boolean isTransient(JedisDataException e) {
+    String m = e.getMessage();
+    return m != null && TRANSIENT_PREFIXES.stream().anyMatch(m::startsWith);
+  }
+
+  private static final List<String> TRANSIENT_PREFIXES =
+      List.of("LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "NOSCRIPT", "READONLY", "CLUSTERDOWN");
 
   public void ping() {
     connection().ping();

@@ -1,7 +1,7 @@
 package io.rastro.connect.redis;
 
 final class Version {
-  static final String VERSION = "0.1.0";
+  static final String VERSION = "0.1.1";
 
   private Version() {}
 }

@@ -61,6 +61,31 @@ class RedisWriterTest {
   }
 
   @Test
+  void scriptsForgottenByRedisMakeTheBatchRetriableNotFailed() {
+    writer.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:05.000Z", "busy")), 10);
+    // What a Redis restart does to the script cache; the batch must be retried, not dead-lettered.
+    jedis.scriptFlush();
+    assertThrows(JedisConnectionException.class,
+        () -> writer.apply(List.of(u("d1", "2", "2", "2026-11-22T10:00:06.000Z", "busy")), 10));
+    var r = writer.apply(List.of(u("d1", "2", "2", "2026-11-22T10:00:06.000Z", "busy")), 10);
+    assertEquals(RedisWriter.Outcome.APPLIED, r.get(0).outcome());
+    assertEquals("2", jedis.hget("driver:d1", "latitude"));
+  }
+
+  @Test
+  void serverStateErrorsAreTransientCommandErrorsAreNot() {
+    // LOADING is what a restarted Redis answers while it reads its AOF back.
+    for (String m : List.of("LOADING Redis is loading the dataset in memory", "BUSY Redis is busy running a script",
+        "NOSCRIPT No matching script", "TRYAGAIN", "MASTERDOWN Link with MASTER is down", "READONLY You can't write")) {
+      assertTrue(RedisWriter.isTransient(new redis.clients.jedis.exceptions.JedisDataException(m)), m);
+    }
+    for (String m : List.of("OOM command not allowed when used memory > 'maxmemory'", "NOPERM this user has no permissions",
+        "WRONGTYPE Operation against a key holding the wrong kind of value")) {
+      assertFalse(RedisWriter.isTransient(new redis.clients.jedis.exceptions.JedisDataException(m)), m);
+    }
+  }
+
+  @Test
   void olderUpdateNeverOverwritesNewer() {
     writer.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:05.000Z", "busy")), 10);
     var r = writer.apply(List.of(u("d1", "2", "2", "2026-11-22T10:00:04.999Z", "available")), 10);

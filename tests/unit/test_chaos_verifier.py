@@ -1,0 +1,38 @@
+"""The chaos verifier's measurements, on hand-made acknowledgement logs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from chaos.verifier import Ack, longest_gaps, main, p99  # noqa: E402
+
+
+def ack(at: float, partition: int) -> Ack:
+    return Ack(at=at, latency=0.01, key=b"k", value=b"v", partition=partition, offset=int(at * 10))
+
+
+def test_unavailability_is_the_longest_silence_of_one_partition() -> None:
+    # Partition 1 stalls 4 s while partition 0 keeps being acknowledged: clients writing to
+    # partition 1 waited 4 s although acks never stopped overall.
+    acks = [ack(t / 10, 0) for t in range(0, 100)] + [ack(1.0, 1), ack(1.1, 1), ack(5.1, 1), ack(5.2, 1)]
+    overall, worst, partition = longest_gaps(acks)
+    assert overall == pytest.approx(0.1)
+    assert worst == pytest.approx(4.0) and partition == 1
+
+
+def test_p99_of_latencies() -> None:
+    assert p99([float(i) for i in range(1, 101)]) == 100.0
+    assert p99([]) is None
+
+
+def test_verifier_refuses_a_non_positive_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--bootstrap", "x:9092", "--redis-host", "x", "--redis-password", "p", "--duration", "10",
+              "--fault-file", "/nonexistent", "--report-dir", "/tmp/x", "--rate", "0"])
+    assert exc.value.code == 2
+    assert "--rate must be positive (got 0.0)" in capsys.readouterr().err
