@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
@@ -68,6 +69,10 @@ class Sender:
         self._recoveries: list[float] = []
         self.recoveries = 0
         self.producer = Producer(conf)
+        # Delivery reports carry the generation of the producer instance that sent them, so a late
+        # report from a replaced instance is never mistaken for the current one's verdict.
+        self._generation = 0
+        self._deliver = partial(self._on_delivery, 0)
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
@@ -75,8 +80,12 @@ class Sender:
         elif err.code() == KafkaError._ALL_BROKERS_DOWN:
             print(f"warning: all brokers down ({err.str()}); retrying", file=sys.stderr)
 
-    def _on_delivery(self, err: Optional[KafkaError], msg: Any) -> None:
+    def _on_delivery(self, generation: int, err: Optional[KafkaError], msg: Any) -> None:
         if err is not None:
+            if generation != self._generation:
+                # A replaced instance reporting after it was drained: its verdict does not count.
+                self._enqueue(msg.key(), msg.value())
+                return
             if self.fatal or err.fatal() or err.code() in RESENDABLE:
                 # Not delivered because the producer instance died, not because Kafka refused the
                 # update: keep it, in order, for the replacement producer.
@@ -102,14 +111,17 @@ class Sender:
         """Enqueue already-validated bytes (the hot path of `run`)."""
         if self.fatal:
             self._recover()
+        self._enqueue(key, value)
+        self.stats.sent += 1
+
+    def _enqueue(self, key: bytes, value: Optional[bytes]) -> None:
         while True:
             try:
-                self.producer.produce(self.topic, key=key, value=value, on_delivery=self._on_delivery)
-                break
+                self.producer.produce(self.topic, key=key, value=value, on_delivery=self._deliver)
+                return
             except BufferError:
                 # Local queue full: serve delivery reports until there is room.
                 self.producer.poll(0.05)
-        self.stats.sent += 1
 
     def _publish_counts(self) -> None:
         # Counters are published in bulk, not per message: a locked inc() per update would cost
@@ -145,22 +157,19 @@ class Sender:
         print(f"warning: {self.fatal or 'a fatal error'}; replacing the producer and re-sending its undelivered updates",
               file=sys.stderr)
         old = self.producer
-        old.purge(in_queue=True, in_flight=True, blocking=False)
-        deadline = now + 30
-        while len(old) and time.monotonic() < deadline:
-            old.poll(0.1)
+        old.purge(in_queue=True, in_flight=False)
+        # In-flight requests are left to finish: each ends acknowledged or reported failed, and
+        # every report is served here, before the instance is dropped.
+        old.flush(30)
         self.fatal = None
+        self._generation += 1
+        self._deliver = partial(self._on_delivery, self._generation)
         self.recoveries += 1
         metrics.RECOVERIES.inc()
         self.producer = Producer(self._conf)
         resend, self._resend = self._resend, []
         for key, value in resend:
-            while True:
-                try:
-                    self.producer.produce(self.topic, key=key, value=value, on_delivery=self._on_delivery)
-                    break
-                except BufferError:
-                    self.producer.poll(0.05)
+            self._enqueue(key, value)
 
     def flush(self, timeout: float) -> int:
         """Wait for outstanding acknowledgements; returns how many are still pending."""
