@@ -35,6 +35,17 @@ def topic(admin: AdminClient) -> Iterator[str]:
     # acknowledged record, and the cleaner could legitimately drop superseded ones mid-test.
     name = f"rastro-it-producer-{uuid.uuid4().hex[:8]}"
     admin.create_topics([NewTopic(name, PARTITIONS, 3, config={"min.insync.replicas": "2"})])[name].result(30)
+
+    def known_everywhere() -> bool:
+        # A producer asking a broker that has not yet applied the new topic is told it does not
+        # exist (_UNKNOWN_TOPIC); wait until every broker serves it with a leader per partition.
+        for ip in HOSTS.values():
+            md = AdminClient({"bootstrap.servers": f"{ip}:9092"}).list_topics(name, timeout=10).topics.get(name)
+            if md is None or md.error is not None or len(md.partitions) != PARTITIONS \
+                    or any(p.leader < 0 for p in md.partitions.values()):
+                return False
+        return True
+    wait_until(known_everywhere, 60, interval=1, what=f"every broker to serve topic {name}")
     yield name
     admin.delete_topics([name])[name].result(30)
 
