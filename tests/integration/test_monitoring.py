@@ -12,6 +12,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import pytest
 import redis
 from confluent_kafka import Consumer, TopicPartition
 
@@ -30,6 +31,14 @@ def value(expr: str) -> float:
     result = query(expr)
     assert result, f"no data for {expr}"
     return float(result[0]["value"][1])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pipeline_running() -> None:
+    # The producer service was stopped by earlier tests and restarted: rate() panels need two of its
+    # samples inside their window before they can show anything.
+    wait_until(lambda: bool(query("sum(rate(rastro_producer_messages_acknowledged_total[1m])) > 0")), 120,
+               interval=2, what="the producer's acknowledgement rate to be visible in Prometheus")
 
 
 def test_every_scrape_target_is_up() -> None:
