@@ -50,7 +50,6 @@ class Ack:
 @dataclass
 class Run:
     acks: list[Ack] = field(default_factory=list)
-    sent_at: list[float] = field(default_factory=list)
     failed: int = 0
     urp: list[tuple[float, int]] = field(default_factory=list)   # (time, under-replicated partitions)
 
