@@ -16,6 +16,8 @@ description:
     naming every bad key.
   - Waits until each connector and all of its tasks are RUNNING; fails with the task's trace
     otherwise.
+  - Restarts a declared connector's FAILED instance and FAILED tasks (only those) when
+    I(restart_failed=true), so a task that died of an outage that is over does not block the run.
   - Removes connectors that are not declared only when I(remove_undeclared=true).
   - Supports check mode and diff mode.
 options:
@@ -32,6 +34,10 @@ options:
     description: Delete connectors that run but are not in I(connectors).
     type: bool
     default: false
+  restart_failed:
+    description: Restart FAILED connector instances and tasks of declared connectors before waiting.
+    type: bool
+    default: true
   wait_timeout:
     description: Seconds to wait for RUNNING.
     type: int
@@ -123,6 +129,10 @@ class ConnectClient:
     def put(self, name: str, config: dict) -> None:
         self.request("PUT", f"/connectors/{urllib.parse.quote(name)}/config", config)
 
+    def restart_failed(self, name: str) -> None:
+        # onlyFailed keeps RUNNING tasks where they are (Connect 3.0+, KIP-745).
+        self.request("POST", f"/connectors/{urllib.parse.quote(name)}/restart?includeTasks=true&onlyFailed=true")
+
     def delete(self, name: str) -> None:
         self.request("DELETE", f"/connectors/{urllib.parse.quote(name)}", ok404=True)
 
@@ -172,11 +182,25 @@ def plan(current: dict[str, Optional[dict]], declared: list[dict], remove_undecl
     return steps, actions
 
 
-def wait_running(client: ConnectClient, name: str, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
+def failed_parts(status: Optional[dict]) -> list[str]:
+    """What a status shows FAILED, e.g. ['connector', 'task 2']."""
+    if not status:
+        return []
+    parts = ["connector"] if status.get("connector", {}).get("state") == "FAILED" else []
+    return parts + [f"task {t['id']}" for t in status.get("tasks", []) if t.get("state") == "FAILED"]
+
+
+def wait_running(client: ConnectClient, name: str, timeout: float, settle: float = 0) -> dict:
+    """Until the connector and all its tasks are RUNNING. A FAILED state seen within `settle` seconds
+    (a restart just asked for, not yet visible in the status) is not yet a verdict."""
+    started = time.monotonic()
+    deadline = started + timeout
     last: Optional[dict] = None
     while time.monotonic() < deadline:
         last = client.status(name)
+        if last and failed_parts(last) and time.monotonic() - started < settle:
+            time.sleep(1)
+            continue
         if last:
             failed = [t for t in last.get("tasks", []) if t.get("state") == "FAILED"]
             if last["connector"].get("state") == "FAILED":
@@ -204,6 +228,17 @@ def run(module: AnsibleModule) -> dict:
     client = ConnectClient(p["connect_url"])
     current = {name: client.config(name) for name in client.names()}
     steps, actions = plan(current, p["connectors"], p["remove_undeclared"])
+    restarts: list[str] = []
+    if p["restart_failed"]:
+        # A connector being created or updated gets fresh tasks anyway.
+        touched = {name for _, name, _ in steps}
+        for item in p["connectors"]:
+            name = item["name"]
+            if item.get("state", "present") == "present" and name in current and name not in touched:
+                parts = failed_parts(client.status(name))
+                if parts:
+                    restarts.append(name)
+                    actions.append(f"restart failed {', '.join(parts)} of connector {name}")
     if not module.check_mode:
         for action, name, config in steps:
             if action == "delete":
@@ -211,12 +246,15 @@ def run(module: AnsibleModule) -> dict:
             else:
                 client.validate(config)
                 client.put(name, config)
+        for name in restarts:
+            client.restart_failed(name)
     status = {}
     if not module.check_mode:
         for item in p["connectors"]:
             if item.get("state", "present") == "present":
-                status[item["name"]] = wait_running(client, item["name"], p["wait_timeout"])
-    result: dict[str, Any] = {"changed": bool(steps), "actions": actions, "status": status}
+                status[item["name"]] = wait_running(client, item["name"], p["wait_timeout"],
+                                                    settle=15 if item["name"] in restarts else 0)
+    result: dict[str, Any] = {"changed": bool(steps or restarts), "actions": actions, "status": status}
     if module._diff:
         after = dict(current)
         for action, name, config in steps:
@@ -235,6 +273,7 @@ def main() -> None:
             connect_url=dict(type="str", required=True),
             connectors=dict(type="list", elements="dict", required=True),
             remove_undeclared=dict(type="bool", default=False),
+            restart_failed=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=120),
         ),
         supports_check_mode=True,

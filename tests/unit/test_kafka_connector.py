@@ -58,3 +58,12 @@ def test_bad_declarations_are_refused(item: dict, message: str) -> None:
 def test_passwords_are_redacted_in_diffs_unless_they_are_references() -> None:
     out = kc.redact({"redis.password": "hunter2", "other.password": "${file:/x:y}", "topics": "t"})
     assert out == {"redis.password": "********", "other.password": "${file:/x:y}", "topics": "t"}
+
+
+def test_failed_parts_names_the_failed_connector_and_tasks_only() -> None:
+    status = {"connector": {"state": "RUNNING"},
+              "tasks": [{"id": 0, "state": "RUNNING"}, {"id": 1, "state": "FAILED"}, {"id": 2, "state": "FAILED"}]}
+    assert kc.failed_parts(status) == ["task 1", "task 2"]
+    assert kc.failed_parts(dict(status, connector={"state": "FAILED"}, tasks=[])) == ["connector"]
+    assert kc.failed_parts({"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "RUNNING"}]}) == []
+    assert kc.failed_parts(None) == []

@@ -1,0 +1,105 @@
+"""library/kafka_connector.py on the lab: a task that FAILED during an outage that is over is restarted
+by the next run (and only then reported changed), instead of blocking it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import redis
+from confluent_kafka.admin import AdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "producer"))
+
+from rastro_producer.sender import Sender  # noqa: E402
+
+from tests.lib.connect import connector_status  # noqa: E402
+from tests.lib.lab import BOOTSTRAP, HOSTS, ansible_playbook, ssh, wait_until  # noqa: E402
+
+# A throw-away Redis on another port of kafka2: the connector under test writes there, never into
+# the pipeline's Redis, and "Redis is down" is simply "nothing listens on that port yet".
+PROBE_PORT = 6390
+PROBE_PASSWORD = "rastro-probe-pw"
+CONNECT = f"http://{HOSTS['kafka1']}:8083"
+
+
+def rest(method: str, path: str, body: dict | None = None) -> None:
+    req = urllib.request.Request(CONNECT + path, method=method, data=json.dumps(body).encode() if body else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30):
+        pass
+
+
+def apply(tmp_path: Path, name: str, config: dict) -> tuple[dict, str]:
+    """Run the module once through ansible-playbook; returns its result and the output."""
+    play = [{"name": "Apply the probe connector", "hosts": "localhost", "connection": "local", "gather_facts": False,
+             "tasks": [{"name": "Declare it", "kafka_connector": {
+                 "connect_url": CONNECT, "wait_timeout": 90, "connectors": [{"name": name, "config": config}]},
+                 "register": "out"},
+                 {"name": "Show it", "ansible.builtin.copy": {"content": "{{ out | to_json }}",
+                                                               "dest": str(tmp_path / "result.json")}}]}]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    run = ansible_playbook(str(tmp_path / "play.yml"), timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    return json.loads((tmp_path / "result.json").read_text()), run.stdout
+
+
+@pytest.fixture()
+def probe() -> Iterator[dict]:
+    tag = uuid.uuid4().hex[:6]
+    topic, name = f"restart-probe-{tag}", f"restart-probe-{tag}"
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin.create_topics([NewTopic(topic, 1, 3, config={"min.insync.replicas": "2"})])[topic].result(30)
+    config = {
+        "connector.class": "io.rastro.connect.redis.RedisSinkConnector", "tasks.max": "1", "topics": topic,
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter": "org.apache.kafka.connect.converters.ByteArrayConverter",
+        "redis.host": HOSTS["kafka2"], "redis.port": str(PROBE_PORT), "redis.user": "connect",
+        "redis.password": PROBE_PASSWORD, "redis.max.retries": "0", "redis.retry.backoff.ms": "100",
+        "consumer.override.auto.offset.reset": "earliest",
+    }
+    yield {"topic": topic, "name": name, "config": config}
+    rest("DELETE", f"/connectors/{name}")
+    admin.delete_topics([topic])[topic].result(30)
+    ssh("kafka2", f"redis-cli -p {PROBE_PORT} -h {HOSTS['kafka2']} --user connect --pass {PROBE_PASSWORD} "
+                  "--no-auth-warning shutdown nosave", check=False)
+
+
+def test_a_task_failed_in_an_outage_is_restarted_by_the_next_run(probe: dict, tmp_path: Path) -> None:
+    sender = Sender(BOOTSTRAP, probe["topic"])
+    update = {"driver_id": "probe-1", "latitude": -23.55, "longitude": -46.63,
+              "timestamp": "2026-11-22T10:30:45.123Z", "status": "available"}
+    sender.send("probe-1", update)
+    assert sender.flush(30) == 0
+
+    # Redis "down" (nothing on the port) and no retries: the task fails on its first batch.
+    rest("PUT", f"/connectors/{probe['name']}/config", probe["config"])
+    wait_until(lambda: [t["state"] for t in connector_status(probe["name"]).get("tasks", [])] == ["FAILED"],
+               120, what="the probe task to fail while its Redis is down")
+
+    # The outage ends.
+    ssh("kafka2", f"redis-server --port {PROBE_PORT} --bind {HOSTS['kafka2']} --daemonize yes --save '' "
+                  f"--appendonly no --user default off --user 'connect on >{PROBE_PASSWORD} ~* &* +@all'")
+    time.sleep(1)
+
+    result, out = apply(tmp_path, probe["name"], probe["config"])
+    assert result["changed"] is True, out
+    assert result["actions"] == [f"restart failed task 0 of connector {probe['name']}"], result
+    assert [t["state"] for t in result["status"][probe["name"]]["tasks"]] == ["RUNNING"]
+    r = redis.Redis(host=HOSTS["kafka2"], port=PROBE_PORT, username="connect", password=PROBE_PASSWORD,
+                    decode_responses=True)
+    wait_until(lambda: r.hget("driver:probe-1", "timestamp") == update["timestamp"], 60,
+               what="the restarted task to write the update")
+    got = r.hgetall("driver:probe-1")
+    assert (got["driver_id"], got["status"]) == ("probe-1", "available"), got
+    assert (float(got["latitude"]), float(got["longitude"])) == (update["latitude"], update["longitude"]), got
+
+    # Nothing failed any more: the next run changes nothing.
+    again, out = apply(tmp_path, probe["name"], probe["config"])
+    assert again["changed"] is False and again["actions"] == [], out
