@@ -74,7 +74,8 @@ integration: deps ## fresh lab → site.yml → assertions → idempotent re-run
 	@start=$$(date +%s); ansible-playbook site.yml > $(ARTIFACTS)/site-first.log || { tail -60 $(ARTIFACTS)/site-first.log; exit 1; }; \
 	  echo "first site.yml on fresh lab hosts: $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-first.time
 	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_cluster.py tests/integration/test_topics.py \
-	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py tests/integration/test_monitoring.py \
+	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py tests/integration/test_connector_module.py \
+	  tests/integration/test_monitoring.py \
 	  tests/integration/test_rolling_restart.py tests/integration/test_idempotence.py
 
 test: lint unit molecule integration ## the README's test command
