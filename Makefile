@@ -67,7 +67,7 @@ unit: deps tools ## unit tests: Python (modules, producer, inventory checks) and
 molecule: lab ## every molecule scenario, in molecule's sequence
 	@for s in $(SCENARIOS); do tests/molecule_sequence.sh $$s; done
 
-integration: deps ## fresh lab → site.yml → assertions → idempotent re-run
+integration: deps ## fresh lab → site.yml → assertions → idempotent re-run → chaos faults under load
 	@mkdir -p $(ARTIFACTS)
 	lab/lab.sh down
 	lab/lab.sh up
@@ -76,7 +76,7 @@ integration: deps ## fresh lab → site.yml → assertions → idempotent re-run
 	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_cluster.py tests/integration/test_topics.py \
 	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py tests/integration/test_connector_module.py \
 	  tests/integration/test_monitoring.py \
-	  tests/integration/test_rolling_restart.py tests/integration/test_idempotence.py
+	  tests/integration/test_rolling_restart.py tests/integration/test_idempotence.py tests/integration/test_chaos.py
 
 test: lint unit molecule integration ## the README's test command
 

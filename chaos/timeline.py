@@ -35,6 +35,18 @@ def query_range(prometheus: str, expr: str, start: float, end: float, step: floa
     return [(float(t), float(v)) for t, v in result[0]["values"]] if result else []
 
 
+def active_controller(prometheus: str, at: float) -> str | None:
+    """The instance that was the active KRaft controller at `at` (scraped just before), if known."""
+    url = f"{prometheus}/api/v1/query?" + urllib.parse.urlencode(
+        {"query": "max_over_time(kafka_controller_active_controller_count[15s]) == 1", "time": at})
+    try:
+        with urllib.request.urlopen(url, timeout=20) as resp:
+            result = json.load(resp)["data"]["result"]
+    except OSError:
+        return None
+    return result[0]["metric"].get("instance") if len(result) == 1 else None
+
+
 def draw(prometheus: str, report: dict[str, Any], acks_per_s: list[tuple[int, int]], out: Path) -> None:
     start = report["started"] - 20
     end = max(report["produced_until"], (report.get("restored") or 0)) + 40

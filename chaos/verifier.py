@@ -268,6 +268,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         "redis_converged_after_restore_s": round(converged_at - restored, 1) if converged_at and restored else None,
         "started": started, "injected": injected, "restored": restored, "produced_until": produced_until,
     }
+    if args.prometheus and injected:
+        from chaos.timeline import active_controller
+        # A broker that is also the active KRaft controller takes longer to replace: say which it was.
+        report["active_controller_before_fault"] = active_controller(args.prometheus, injected - 1)
     (report_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     # Per-second series of our own producer for the timeline.
     acks_per_s: dict[int, int] = {}
