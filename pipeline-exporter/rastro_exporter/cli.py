@@ -33,6 +33,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--listen-address", default="0.0.0.0")
     p.add_argument("--port", type=port, default=9308)
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per Kafka or Redis call")
+    p.add_argument("--lag-interval", type=float, default=5.0,
+                   help="seconds between lag refreshes in the background (0: query Kafka during each scrape)")
     p.add_argument("--exclude-topic", action="append", default=[], help="topic to leave out (repeatable)")
     p.add_argument("--max-driver-keys", type=int, default=200_000, help="stop scanning driver keys after this many")
     return p
@@ -43,7 +45,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not any(":" in s for s in args.bootstrap_servers.split(",")):
         print(f"rastro-exporter: --bootstrap-servers {args.bootstrap_servers!r} needs host:port", file=sys.stderr)
         return 2
-    REGISTRY.register(LagCollector(args.bootstrap_servers, args.timeout, args.exclude_topic))
+    REGISTRY.register(LagCollector(args.bootstrap_servers, args.timeout, args.exclude_topic, args.lag_interval))
     if args.redis_url:
         # The password comes from the environment so that it does not show in `ps`.
         client = redis.Redis.from_url(args.redis_url, password=os.environ.get("RASTRO_EXPORTER_REDIS_PASSWORD"),

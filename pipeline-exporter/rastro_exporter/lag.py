@@ -6,6 +6,7 @@ read with a consumer that carries the group id but never joins the group (Offset
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional
@@ -40,7 +41,12 @@ def lags(committed: dict[tuple[str, int], int], log_end: dict[tuple[str, int], i
 
 
 class LagCollector(Collector):
-    def __init__(self, bootstrap: str, timeout: float = 5.0, exclude_topics: Iterable[str] = ()) -> None:
+    """With interval > 0 the Kafka calls run in a background thread every `interval` seconds and a scrape
+    serves the last result: while a broker is down those calls can take longer than Prometheus waits,
+    and a timed-out scrape would also drop the freshness metrics served on the same port."""
+
+    def __init__(self, bootstrap: str, timeout: float = 5.0, exclude_topics: Iterable[str] = (),
+                 interval: float = 0) -> None:
         self._conf = {"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000)}
         self._timeout = timeout
         self._exclude = set(exclude_topics)
@@ -48,6 +54,20 @@ class LagCollector(Collector):
         self._meta = Consumer({**self._conf, "group.id": "rastro-exporter-metadata", "enable.auto.commit": False})
         self._group_consumers: dict[str, Consumer] = {}
         self.last_error: Optional[str] = None
+        self._interval = interval
+        self._cached: list[GaugeMetricFamily] = []
+        self._cached_at = 0.0
+        self._lock = threading.Lock()
+        if interval > 0:
+            threading.Thread(target=self._refresh_forever, name="lag-refresh", daemon=True).start()
+
+    def _refresh_forever(self) -> None:
+        while True:
+            started = time.monotonic()
+            families = list(self._scrape())
+            with self._lock:
+                self._cached, self._cached_at = families, time.monotonic()
+            time.sleep(max(self._interval - (time.monotonic() - started), 0.5))
 
     def _group_consumer(self, group: str) -> Consumer:
         if group not in self._group_consumers:
@@ -60,26 +80,50 @@ class LagCollector(Collector):
                 if not t.startswith("__") and t not in self._exclude and tm.error is None
                 for p in sorted(tm.partitions)]
 
-    def _log_ends(self, partitions: list[TopicPartition]) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+    def _log_ends(self, partitions: list[TopicPartition]
+                  ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int], int]:
+        """Watermarks of every partition that answers, and how many did not (a partition whose leader is
+        down must not hide the others)."""
         low: dict[tuple[str, int], int] = {}
         high: dict[tuple[str, int], int] = {}
+        failed = 0
         for tp in partitions:
-            lo, hi = self._meta.get_watermark_offsets(tp, timeout=self._timeout, cached=False)
+            try:
+                lo, hi = self._meta.get_watermark_offsets(tp, timeout=self._timeout, cached=False)
+            except KafkaException:
+                failed += 1
+                continue
             low[(tp.topic, tp.partition)] = lo
             high[(tp.topic, tp.partition)] = hi
-        return low, high
+        return low, high, failed
 
     def _groups(self) -> list[tuple[str, int]]:
         groups = self._admin.list_groups(timeout=self._timeout)
         return sorted((g.id, len(g.members)) for g in groups if g.protocol_type not in SKIPPED_PROTOCOL_TYPES)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        if self._interval <= 0:
+            yield from self._scrape()
+            return
+        with self._lock:
+            families, at = self._cached, self._cached_at
+        age = time.monotonic() - at if at else float("inf")
+        # A result older than a few refreshes is not the current lag: serve only the up/age gauges.
+        fresh = age <= 3 * self._interval + self._timeout
+        for family in families:
+            if fresh or family.name == "rastro_exporter_lag_up":
+                yield family
+        age_family = GaugeMetricFamily("rastro_exporter_lag_age_seconds", "Age of the lag figures served")
+        age_family.add_metric([], age if at else -1)
+        yield age_family
+
+    def _scrape(self) -> Iterator[GaugeMetricFamily]:
         started = time.monotonic()
         up = GaugeMetricFamily("rastro_exporter_lag_up", "1 if the last lag scrape reached Kafka")
         duration = GaugeMetricFamily("rastro_exporter_lag_scrape_duration_seconds", "Time the lag scrape took")
         try:
             partitions = self._partitions()
-            low, high = self._log_ends(partitions)
+            low, high, unanswered = self._log_ends(partitions)
             groups = self._groups()
             per_group: list[list[PartitionLag]] = []
             for group, _ in groups:
@@ -92,7 +136,7 @@ class LagCollector(Collector):
             yield up
             yield duration
             return
-        self.last_error = None
+        self.last_error = f"{unanswered} partitions did not answer" if unanswered else None
 
         current = GaugeMetricFamily("kafka_topic_partition_current_offset", "Log end offset of a partition",
                                     labels=["topic", "partition"])
@@ -118,6 +162,6 @@ class LagCollector(Collector):
                 sums[pl.topic] = sums.get(pl.topic, 0) + pl.lag
             for topic, total in sorted(sums.items()):
                 lag_sum.add_metric([group, topic], total)
-        up.add_metric([], 1)
+        up.add_metric([], 0 if unanswered else 1)
         duration.add_metric([], time.monotonic() - started)
         yield from (current, oldest, members, offset, lag, lag_sum, up, duration)

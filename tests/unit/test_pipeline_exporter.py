@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipeline-exporter"
 
 from rastro_exporter.cli import main  # noqa: E402
 from rastro_exporter.freshness import newest, parse_timestamp  # noqa: E402
-from rastro_exporter.lag import lags  # noqa: E402
+from rastro_exporter.lag import LagCollector, lags  # noqa: E402
+from confluent_kafka import KafkaError, KafkaException, TopicPartition  # noqa: E402
 
 
 def test_lag_is_log_end_minus_committed_for_committed_partitions_only() -> None:
@@ -49,3 +51,35 @@ def test_cli_rejects_a_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--bootstrap-servers", "kafka1:9092", "--port", "70000"])
     assert exc.value.code == 2
     assert "port 70000 is outside 1..65535" in capsys.readouterr().err
+
+
+class _Watermarks:
+    """Stands in for the metadata consumer: partition 1's leader is down."""
+
+    def get_watermark_offsets(self, tp, timeout: float, cached: bool) -> tuple[int, int]:
+        if tp.partition == 1:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT))
+        return 0, 100 + tp.partition
+
+
+def test_a_partition_that_does_not_answer_does_not_hide_the_others() -> None:
+    collector = LagCollector.__new__(LagCollector)
+    collector._meta, collector._timeout = _Watermarks(), 0.1
+    low, high, failed = collector._log_ends([TopicPartition("t", p) for p in range(3)])
+    assert high == {("t", 0): 100, ("t", 2): 102} and failed == 1
+
+
+def test_background_refresh_serves_up_0_when_kafka_is_unreachable() -> None:
+    # Nothing listens on port 1: every refresh fails after its timeout; scrapes still answer at once.
+    collector = LagCollector("127.0.0.1:1", timeout=0.5, interval=0.2)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        families = {f.name: f for f in collector.collect()}
+        assert time.monotonic() - started < 0.2
+        if "rastro_exporter_lag_up" in families:
+            break
+        time.sleep(0.2)
+    assert families["rastro_exporter_lag_up"].samples[0].value == 0
+    assert families["rastro_exporter_lag_age_seconds"].samples[0].value >= 0
+    assert "kafka_consumergroup_lag" not in families
