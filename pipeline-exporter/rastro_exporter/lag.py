@@ -64,7 +64,11 @@ class LagCollector(Collector):
     def _refresh_forever(self) -> None:
         while True:
             started = time.monotonic()
-            families = list(self._scrape())
+            try:
+                families = list(self._scrape())
+            except Exception as exc:  # noqa: BLE001 — the thread must outlive any one bad refresh
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                families = []
             with self._lock:
                 self._cached, self._cached_at = families, time.monotonic()
             time.sleep(max(self._interval - (time.monotonic() - started), 0.5))
@@ -108,11 +112,14 @@ class LagCollector(Collector):
         with self._lock:
             families, at = self._cached, self._cached_at
         age = time.monotonic() - at if at else float("inf")
-        # A result older than a few refreshes is not the current lag: serve only the up/age gauges.
-        fresh = age <= 3 * self._interval + self._timeout
-        for family in families:
-            if fresh or family.name == "rastro_exporter_lag_up":
-                yield family
+        # A result older than a few refreshes (a refresh stuck or failing) is not the current lag:
+        # then only up=0 and the age are served.
+        if age <= 3 * self._interval + self._timeout and families:
+            yield from families
+        elif at:
+            up = GaugeMetricFamily("rastro_exporter_lag_up", "1 if the last lag scrape reached Kafka")
+            up.add_metric([], 0)
+            yield up
         age_family = GaugeMetricFamily("rastro_exporter_lag_age_seconds", "Age of the lag figures served")
         age_family.add_metric([], age if at else -1)
         yield age_family
