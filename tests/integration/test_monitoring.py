@@ -88,9 +88,12 @@ def test_kafka_metrics_agree_with_the_cluster(admin) -> None:
     assert value("sum(kafka_controller_active_controller_count)") == 1
     assert value('count(kafka_raft_current_state{state="leader"})') == 1
     assert value("max(kafka_controller_active_brokers)") == 3
-    md = admin.list_topics(timeout=15)
-    partitions = sum(len(t.partitions) for t in md.topics.values())
-    assert value("max(kafka_controller_global_partitions)") == partitions
+
+    def partitions_agree() -> bool:
+        # An earlier test's scratch topic may have been deleted after the last scrape: retry.
+        md = admin.list_topics(timeout=15)
+        return value("max(kafka_controller_global_partitions)") == sum(len(t.partitions) for t in md.topics.values())
+    wait_until(partitions_agree, 30, interval=3, what="the JMX partition count to match the cluster metadata")
     # Leaders per broker as Kafka's metadata says and as each broker's JMX reports (a scrape may
     # trail a leadership move by a few seconds, hence the retries).
     ids = {1: "kafka1", 2: "kafka2", 3: "kafka3"}
@@ -102,7 +105,7 @@ def test_kafka_metrics_agree_with_the_cluster(admin) -> None:
             for p in t.partitions.values():
                 counts[ids[p.leader]] += 1
         return all(value(f'kafka_server_leader_partitions{{instance="{h}"}}') == n for h, n in counts.items())
-    wait_until(leaders_agree, 30, interval=3, what="JMX leader counts to match the cluster metadata")
+    wait_until(leaders_agree, 60, interval=3, what="JMX leader counts to match the cluster metadata")
 
 
 def test_lag_exporter_reports_a_committed_offset() -> None:
