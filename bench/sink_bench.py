@@ -21,7 +21,6 @@ import json
 import multiprocessing as mp
 import sys
 import time
-import urllib.request
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,12 +34,10 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator, start_of  # noqa: E402
+from tests.lib.connect import rest  # noqa: E402
 from tests.lib.lab import BOOTSTRAP, HOSTS, ssh  # noqa: E402
 
 REDIS = {"host": HOSTS["kafka2"], "port": 6379, "password": "rastro-lab-admin-pw", "decode_responses": True}
-CONNECT = f"http://{HOSTS['kafka1']}:8083"
-# The producer as deployed (its defaults, linger.ms=30): see the comment on linger in sender.py.
-PRODUCER_EXTRA: dict[str, object] = {}
 
 
 def log(msg: str) -> None:
@@ -83,7 +80,8 @@ def end_to_end(rate: float, seconds: float, drivers: int, sample: int) -> dict:
     queue: mp.Queue = mp.Queue()
     proc = mp.Process(target=poller, args=(watched, time.time() + seconds + 15, queue))
     proc.start()
-    sender = Sender(BOOTSTRAP, "driver-locations", extra=PRODUCER_EXTRA)
+    # The producer as deployed (its defaults, linger.ms=30): see the comment on linger in sender.py.
+    sender = Sender(BOOTSTRAP, "driver-locations")
     start = time.monotonic()
     for i in range(total):
         while i > (time.monotonic() - start) * rate:
@@ -124,14 +122,6 @@ def cleanup(r: redis.Redis, key_pattern: str, member_prefix: str) -> None:
     members = [m for m in r.zrange("drivers:geo", 0, -1) if m.startswith(member_prefix)]
     for i in range(0, len(members), 1000):
         r.zrem("drivers:geo", *members[i:i + 1000])
-
-
-def rest(method: str, path: str, body: dict | None = None) -> dict | None:
-    req = urllib.request.Request(CONNECT + path, method=method, data=json.dumps(body).encode() if body else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        raw = resp.read()
-        return json.loads(raw) if raw else None
 
 
 def sink_throughput(label: str, batch: int, topic: str, prefix: str, markers: dict[int, str], count: int) -> dict:

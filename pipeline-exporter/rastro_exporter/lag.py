@@ -40,6 +40,12 @@ def lags(committed: dict[tuple[str, int], int], log_end: dict[tuple[str, int], i
             for (t, p), off in sorted(committed.items()) if off >= 0 and (t, p) in log_end]
 
 
+def _up(value: int) -> GaugeMetricFamily:
+    up = GaugeMetricFamily("rastro_exporter_lag_up", "1 if the last lag scrape reached Kafka")
+    up.add_metric([], value)
+    return up
+
+
 class LagCollector(Collector):
     """With interval > 0 the Kafka calls run in a background thread every `interval` seconds and a scrape
     serves the last result: while a broker is down those calls can take longer than Prometheus waits,
@@ -117,16 +123,13 @@ class LagCollector(Collector):
         if age <= 3 * self._interval + self._timeout and families:
             yield from families
         elif at:
-            up = GaugeMetricFamily("rastro_exporter_lag_up", "1 if the last lag scrape reached Kafka")
-            up.add_metric([], 0)
-            yield up
+            yield _up(0)
         age_family = GaugeMetricFamily("rastro_exporter_lag_age_seconds", "Age of the lag figures served")
         age_family.add_metric([], age if at else -1)
         yield age_family
 
     def _scrape(self) -> Iterator[GaugeMetricFamily]:
         started = time.monotonic()
-        up = GaugeMetricFamily("rastro_exporter_lag_up", "1 if the last lag scrape reached Kafka")
         duration = GaugeMetricFamily("rastro_exporter_lag_scrape_duration_seconds", "Time the lag scrape took")
         try:
             partitions = self._partitions()
@@ -138,9 +141,8 @@ class LagCollector(Collector):
                 per_group.append(lags({(tp.topic, tp.partition): tp.offset for tp in committed}, high, group))
         except KafkaException as exc:
             self.last_error = str(exc)
-            up.add_metric([], 0)
             duration.add_metric([], time.monotonic() - started)
-            yield up
+            yield _up(0)
             yield duration
             return
         self.last_error = f"{unanswered} partitions did not answer" if unanswered else None
@@ -169,6 +171,5 @@ class LagCollector(Collector):
                 sums[pl.topic] = sums.get(pl.topic, 0) + pl.lag
             for topic, total in sorted(sums.items()):
                 lag_sum.add_metric([group, topic], total)
-        up.add_metric([], 0 if unanswered else 1)
         duration.add_metric([], time.monotonic() - started)
-        yield from (current, oldest, members, offset, lag, lag_sum, up, duration)
+        yield from (current, oldest, members, offset, lag, lag_sum, _up(0 if unanswered else 1), duration)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -19,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "producer"))
 
 from rastro_producer.sender import Sender  # noqa: E402
 
-from tests.lib.connect import connector_status  # noqa: E402
+from tests.lib.connect import connector_status, rest  # noqa: E402
 from tests.lib.lab import BOOTSTRAP, HOSTS, ansible_playbook, ssh, wait_until  # noqa: E402
 
 # A throw-away Redis on another port of kafka2: the connector under test writes there, never into
@@ -27,13 +26,6 @@ from tests.lib.lab import BOOTSTRAP, HOSTS, ansible_playbook, ssh, wait_until  #
 PROBE_PORT = 6390
 PROBE_PASSWORD = "rastro-probe-pw"
 CONNECT = f"http://{HOSTS['kafka1']}:8083"
-
-
-def rest(method: str, path: str, body: dict | None = None) -> None:
-    req = urllib.request.Request(CONNECT + path, method=method, data=json.dumps(body).encode() if body else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30):
-        pass
 
 
 def task_states(name: str) -> list[str]:
