@@ -75,7 +75,7 @@ def produce(args: argparse.Namespace, run: Run, prefix: str) -> None:
     def on_ack(msg: Any) -> None:
         run.acks.append(Ack(time.time(), msg.latency() or 0.0, msg.key(), msg.value(), msg.partition(), msg.offset()))
 
-    sender = Sender(args.bootstrap, args.topic, on_ack=on_ack)
+    sender = Sender(args.bootstrap, args.topic, on_ack=on_ack, extra=args.producer_config)
     start = time.monotonic()
     sent = 0
     next_report = start + 10
@@ -156,20 +156,27 @@ def redis_mismatches(r: redis.Redis, expected: dict[str, dict]) -> list[str]:
     return bad
 
 
-def longest_gaps(acks: list[Ack]) -> tuple[float, float, int]:
-    """(longest gap between any two acknowledgements, longest within one partition, that partition)."""
+@dataclass
+class Gaps:
+    overall: float = 0.0        # longest silence between any two acknowledgements
+    worst: float = 0.0          # longest silence of one partition
+    partition: int = -1         # that partition
+    began: float = 0.0          # wall clock of the last acknowledgement before it
+    ended: float = 0.0          # wall clock of the first acknowledgement after it
+
+
+def longest_gaps(acks: list[Ack]) -> Gaps:
     times = sorted(a.at for a in acks)
-    overall = max((b - a for a, b in zip(times, times[1:])), default=0.0)
+    gaps = Gaps(overall=max((b - a for a, b in zip(times, times[1:])), default=0.0))
     per: dict[int, list[float]] = {}
     for a in acks:
         per.setdefault(a.partition, []).append(a.at)
-    worst, worst_p = 0.0, -1
     for p, ts in per.items():
         ts.sort()
-        g = max((b - a for a, b in zip(ts, ts[1:])), default=0.0)
-        if g > worst:
-            worst, worst_p = g, p
-    return overall, worst, worst_p
+        for a, b in zip(ts, ts[1:]):
+            if b - a > gaps.worst:
+                gaps.worst, gaps.partition, gaps.began, gaps.ended = b - a, p, a, b
+    return gaps
 
 
 def p99(values: list[float]) -> Optional[float]:
@@ -177,6 +184,17 @@ def p99(values: list[float]) -> Optional[float]:
         return None
     s = sorted(values)
     return s[min(len(s) - 1, int(0.99 * len(s)))]
+
+
+def parse_properties(items: list[str]) -> dict[str, str]:
+    """-X KEY=VALUE pairs as a dict; a pair without '=' or with an empty key is refused by name."""
+    props: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"-X {item!r}: expected KEY=VALUE, e.g. -X linger.ms=5")
+        props[key.strip()] = value
+    return props
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -193,7 +211,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--fault-file", required=True)
     ap.add_argument("--report-dir", required=True)
     ap.add_argument("--converge-timeout", type=float, default=300.0)
+    ap.add_argument("-X", dest="producer_config", action="append", default=[], metavar="KEY=VALUE",
+                    help="librdkafka producer property over rastro's defaults (repeatable), e.g. -X linger.ms=5")
     args = ap.parse_args(argv)
+    try:
+        args.producer_config = parse_properties(args.producer_config)
+    except ValueError as exc:
+        ap.error(str(exc))
     for name in ("rate", "duration", "drivers"):
         if getattr(args, name) <= 0:
             ap.error(f"--{name} must be positive (got {getattr(args, name)})")
@@ -251,7 +275,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             break
         time.sleep(0.5)
 
-    overall_gap, partition_gap, gap_partition = longest_gaps(run.acks)
+    gaps = longest_gaps(run.acks)
     during = [a.latency for a in run.acks if injected and a.at >= injected and (not restored or a.at <= restored + 5)]
     report = {
         "fault": fault.get("fault"), "target": fault.get("target"),
@@ -259,8 +283,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         "acknowledged": len(run.acks), "failed": run.failed,
         "lost": missing, "superseded_by_compaction": superseded, "duplicates": duplicates,
         "redis_converged": converged_at is not None, "redis_mismatched_drivers": len(bad),
-        "unavailability_window_s": round(partition_gap, 3), "unavailability_partition": gap_partition,
-        "longest_gap_any_ack_s": round(overall_gap, 3),
+        "unavailability_window_s": round(gaps.worst, 3), "unavailability_partition": gaps.partition,
+        # Where the window sits relative to the injection: shows what the fault cost vs detection.
+        "unavailability_began_after_injection_s": round(gaps.began - injected, 3) if injected else None,
+        "longest_gap_any_ack_s": round(gaps.overall, 3),
         "p99_latency_during_fault_ms": round(p99(during) * 1000, 1) if during else None,
         "p99_latency_whole_run_ms": round(p99([a.latency for a in run.acks]) * 1000, 1) if run.acks else None,
         "urp_zero_after_restore_s": round(urp_zero_at - restored, 1) if urp_zero_at and restored else (0.0 if not restored else None),

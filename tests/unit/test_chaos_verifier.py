@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from chaos.verifier import Ack, longest_gaps, main, p99  # noqa: E402
+from chaos.verifier import Ack, longest_gaps, main, p99, parse_properties  # noqa: E402
 
 
 def ack(at: float, partition: int) -> Ack:
@@ -20,9 +20,10 @@ def test_unavailability_is_the_longest_silence_of_one_partition() -> None:
     # Partition 1 stalls 4 s while partition 0 keeps being acknowledged: clients writing to
     # partition 1 waited 4 s although acks never stopped overall.
     acks = [ack(t / 10, 0) for t in range(0, 100)] + [ack(1.0, 1), ack(1.1, 1), ack(5.1, 1), ack(5.2, 1)]
-    overall, worst, partition = longest_gaps(acks)
-    assert overall == pytest.approx(0.1)
-    assert worst == pytest.approx(4.0) and partition == 1
+    gaps = longest_gaps(acks)
+    assert gaps.overall == pytest.approx(0.1)
+    assert gaps.worst == pytest.approx(4.0) and gaps.partition == 1
+    assert (gaps.began, gaps.ended) == pytest.approx((1.1, 5.1))
 
 
 def test_p99_of_latencies() -> None:
@@ -36,3 +37,16 @@ def test_verifier_refuses_a_non_positive_rate(capsys: pytest.CaptureFixture[str]
               "--fault-file", "/nonexistent", "--report-dir", "/tmp/x", "--rate", "0"])
     assert exc.value.code == 2
     assert "--rate must be positive (got 0.0)" in capsys.readouterr().err
+
+
+def test_producer_properties_are_parsed() -> None:
+    assert parse_properties(["linger.ms=5", "debug=topic,metadata", "client.id=a=b"]) == {
+        "linger.ms": "5", "debug": "topic,metadata", "client.id": "a=b"}
+
+
+def test_verifier_refuses_a_property_without_a_value(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--bootstrap", "x:9092", "--redis-host", "x", "--redis-password", "p", "--duration", "10",
+              "--fault-file", "/nonexistent", "--report-dir", "/tmp/x", "-X", "linger.ms"])
+    assert exc.value.code == 2
+    assert "-X 'linger.ms': expected KEY=VALUE" in capsys.readouterr().err
