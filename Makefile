@@ -15,7 +15,7 @@ DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest
             openssh-client iproute2 python3-pip python3-setuptools python3-wheel python3-prometheus-client \
             python3-matplotlib python3-redis redis-server curl chromium
 
-.PHONY: test-chaos chaos tools dashboards bench-sink redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: test-chaos chaos tools dashboards bench-sink bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -107,3 +107,6 @@ chaos: ## break the cluster under load: make chaos FAULT=kill [TARGET=kafka2] [D
 
 bench-sink: deps ## end-to-end freshness at 10k/s and sink throughput on the lab
 	$(PY) bench/sink_bench.py
+
+bench-failover: deps ## produce window after a broker SIGKILL: Kafka's default timings vs rastro's (~25 min, deployed lab)
+	$(PY) bench/failover_bench.py
