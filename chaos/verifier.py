@@ -286,6 +286,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "unavailability_window_s": round(gaps.worst, 3), "unavailability_partition": gaps.partition,
         # Where the window sits relative to the injection: shows what the fault cost vs detection.
         "unavailability_began_after_injection_s": round(gaps.began - injected, 3) if injected else None,
+        "unavailability_ended_after_injection_s": round(gaps.ended - injected, 3) if injected else None,
         "longest_gap_any_ack_s": round(gaps.overall, 3),
         "p99_latency_during_fault_ms": round(p99(during) * 1000, 1) if during else None,
         "p99_latency_whole_run_ms": round(p99([a.latency for a in run.acks]) * 1000, 1) if run.acks else None,
