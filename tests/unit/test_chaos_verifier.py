@@ -31,22 +31,22 @@ def test_p99_of_latencies() -> None:
     assert p99([]) is None
 
 
-def test_verifier_refuses_a_non_positive_rate(capsys: pytest.CaptureFixture[str]) -> None:
+BASE_ARGS = ["--bootstrap", "x:9092", "--redis-host", "x", "--redis-password", "p", "--duration", "10",
+             "--fault-file", "/nonexistent", "--report-dir", "/tmp/x"]
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--rate", "0"], "--rate must be positive (got 0.0)"),
+    (["-X", "linger.ms"], "-X 'linger.ms': expected KEY=VALUE"),
+])
+def test_verifier_refuses_bad_arguments_by_name(extra: list[str], message: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["--bootstrap", "x:9092", "--redis-host", "x", "--redis-password", "p", "--duration", "10",
-              "--fault-file", "/nonexistent", "--report-dir", "/tmp/x", "--rate", "0"])
+        main(BASE_ARGS + extra)
     assert exc.value.code == 2
-    assert "--rate must be positive (got 0.0)" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 def test_producer_properties_are_parsed() -> None:
     assert parse_properties(["linger.ms=5", "debug=topic,metadata", "client.id=a=b"]) == {
         "linger.ms": "5", "debug": "topic,metadata", "client.id": "a=b"}
-
-
-def test_verifier_refuses_a_property_without_a_value(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["--bootstrap", "x:9092", "--redis-host", "x", "--redis-password", "p", "--duration", "10",
-              "--fault-file", "/nonexistent", "--report-dir", "/tmp/x", "-X", "linger.ms"])
-    assert exc.value.code == 2
-    assert "-X 'linger.ms': expected KEY=VALUE" in capsys.readouterr().err
