@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
 from chaos.verifier import under_replicated  # noqa: E402
-from tests.lib.lab import BOOTSTRAP, HOSTS, ansible_playbook, ssh, wait_until  # noqa: E402
+from tests.lib.lab import BOOTSTRAP, HOSTS, ansible_playbook, newest_chaos_run, ssh, wait_until  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 TOPIC = "driver-locations"
@@ -47,7 +47,6 @@ CONFIGS: dict[str, dict[str, int]] = {
     },
     "rastro": {},
 }
-NODE_OF = {f"kafka{i}": i for i in (1, 2, 3)}
 
 
 def log(msg: str) -> None:
@@ -80,11 +79,11 @@ def kill(target: str, duration: int) -> dict:
     started = time.time()
     proc = ansible_playbook("chaos.yml", "-e", "fault=kill", "-e", f"target={target}", "-e", f"duration={duration}",
                             timeout=1800)
-    runs = sorted((REPO / "artifacts" / "chaos").glob("*-kill"), key=lambda p: p.stat().st_mtime)
-    if proc.returncode != 0 or not runs or runs[-1].stat().st_mtime < started:
+    run = newest_chaos_run("kill", started)
+    if proc.returncode != 0 or run is None:
         raise SystemExit(f"chaos.yml kill on {target} failed:\n{proc.stdout[-3000:]}")
-    report = json.loads((runs[-1] / "report.json").read_text())
-    report["run"] = runs[-1].name
+    report = json.loads((run / "report.json").read_text())
+    report["run"] = run.name
     return report
 
 

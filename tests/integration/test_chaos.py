@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.lib.lab import REPO, ansible_playbook, wait_until
+from tests.lib.lab import REPO, ansible_playbook, newest_chaos_run, wait_until
 from tests.lib.prom import api
 
 SUMMARY = REPO / "artifacts" / "chaos" / "summary.json"
@@ -46,14 +46,14 @@ def test_fault_loses_nothing(fault: str, target: str, duration: int, alerts: lis
         args += ["-e", f"target={target}"]
     started = time.time()
     proc = ansible_playbook(*args, timeout=1800)
-    runs = sorted((REPO / "artifacts" / "chaos").glob(f"*-{fault}"), key=lambda p: p.stat().st_mtime)
-    assert runs and runs[-1].stat().st_mtime >= started - 5, proc.stdout[-3000:]
-    report = json.loads((runs[-1] / "report.json").read_text())
+    run = newest_chaos_run(fault, started)
+    assert run is not None, proc.stdout[-3000:]
+    report = json.loads((run / "report.json").read_text())
     summary = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
     summary[fault] = {k: report[k] for k in ("target", "acknowledged", "lost", "duplicates", "failed",
                                             "unavailability_window_s", "p99_latency_during_fault_ms",
                                             "urp_zero_after_restore_s", "redis_converged_after_production_s")}
-    summary[fault]["run"] = runs[-1].name
+    summary[fault]["run"] = run.name
     SUMMARY.write_text(json.dumps(summary, indent=2) + "\n")
     assert proc.returncode == 0, proc.stdout[-4000:]
 
@@ -61,7 +61,7 @@ def test_fault_loses_nothing(fault: str, target: str, duration: int, alerts: lis
     assert report["lost"] == 0 and report["failed"] == 0, report
     assert report["redis_converged"] and report["redis_mismatched_drivers"] == 0, report
     assert report["urp_zero_after_restore_s"] is not None, report
-    assert (runs[-1] / "timeline.png").stat().st_size > 20_000
+    assert (run / "timeline.png").stat().st_size > 20_000
     until = report["restored"] + 30
     for alert in alerts:
         instance = report["target"] if alert.endswith("*") else ""

@@ -7,7 +7,7 @@ import re
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTS = {"kafka1": "192.168.56.11", "kafka2": "192.168.56.12", "kafka3": "192.168.56.13"}
@@ -31,6 +31,12 @@ def ansible_playbook(*args: str, timeout: int = 1200) -> subprocess.CompletedPro
                ANSIBLE_NOCOLOR="1")
     return subprocess.run(["ansible-playbook", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, env=env)
+
+
+def newest_chaos_run(fault: str, since: float) -> Optional[Path]:
+    """The report directory chaos.yml wrote for `fault` at or after `since` (5 s of slack), if any."""
+    runs = sorted((REPO / "artifacts" / "chaos").glob(f"*-{fault}"), key=lambda p: p.stat().st_mtime)
+    return runs[-1] if runs and runs[-1].stat().st_mtime >= since - 5 else None
 
 
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
