@@ -44,6 +44,7 @@ CONFIGS: dict[str, dict[str, int]] = {
         "kafka_controller_quorum_election_timeout_ms": 1000,
         "kafka_controller_quorum_election_backoff_max_ms": 1000,
         "kafka_replica_fetch_backoff_ms": 1000,
+        "kafka_replica_fetch_wait_max_ms": 500,
     },
     "rastro": {},
 }
@@ -141,6 +142,7 @@ def main() -> int:
                        "active_controller": controller,
                        "window_s": report["unavailability_window_s"],
                        "any_ack_gap_s": report["longest_gap_any_ack_s"],
+                       "silence_before_fault_s": report["longest_silence_before_fault_s"],
                        "lost": report["lost"], "run": report["run"]}
                 log(f"  window {row['window_s']:.2f} s (any partition {row['any_ack_gap_s']:.2f} s), lost {row['lost']}")
                 rows.append(row)

@@ -165,16 +165,21 @@ class Gaps:
     ended: float = 0.0          # wall clock of the first acknowledgement after it
 
 
-def longest_gaps(acks: list[Ack]) -> Gaps:
+def longest_gaps(acks: list[Ack], since: float = float("-inf"), until: float = float("inf")) -> Gaps:
+    """Longest silences among those still running at `since` or later and over by `until`.
+
+    The fault's window is measured with since=injection: a stall that was over before the fault
+    (a loaded lab host, a log-cleaner pass) is not the fault's doing; it is reported separately.
+    """
     times = sorted(a.at for a in acks)
-    gaps = Gaps(overall=max((b - a for a, b in zip(times, times[1:])), default=0.0))
+    gaps = Gaps(overall=max((b - a for a, b in zip(times, times[1:]) if since <= b <= until), default=0.0))
     per: dict[int, list[float]] = {}
     for a in acks:
         per.setdefault(a.partition, []).append(a.at)
     for p, ts in per.items():
         ts.sort()
         for a, b in zip(ts, ts[1:]):
-            if b - a > gaps.worst:
+            if since <= b <= until and b - a > gaps.worst:
                 gaps.worst, gaps.partition, gaps.began, gaps.ended = b - a, p, a, b
     return gaps
 
@@ -275,7 +280,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             break
         time.sleep(0.5)
 
-    gaps = longest_gaps(run.acks)
+    gaps = longest_gaps(run.acks, since=injected) if injected else longest_gaps(run.acks)
+    before = longest_gaps(run.acks, until=injected) if injected else None
     during = [a.latency for a in run.acks if injected and a.at >= injected and (not restored or a.at <= restored + 5)]
     report = {
         "fault": fault.get("fault"), "target": fault.get("target"),
@@ -288,6 +294,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         "unavailability_began_after_injection_s": round(gaps.began - injected, 3) if injected else None,
         "unavailability_ended_after_injection_s": round(gaps.ended - injected, 3) if injected else None,
         "longest_gap_any_ack_s": round(gaps.overall, 3),
+        # The same measure over the lead-in before the fault: the lab's own background stalls.
+        "longest_silence_before_fault_s": round(before.worst, 3) if before else None,
         "p99_latency_during_fault_ms": round(p99(during) * 1000, 1) if during else None,
         "p99_latency_whole_run_ms": round(p99([a.latency for a in run.acks]) * 1000, 1) if run.acks else None,
         "urp_zero_after_restore_s": round(urp_zero_at - restored, 1) if urp_zero_at and restored else (0.0 if not restored else None),

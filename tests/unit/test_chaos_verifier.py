@@ -26,6 +26,18 @@ def test_unavailability_is_the_longest_silence_of_one_partition() -> None:
     assert (gaps.began, gaps.ended) == pytest.approx((1.1, 5.1))
 
 
+def test_the_fault_window_ignores_a_stall_that_ended_before_the_fault() -> None:
+    # Partition 0 stalls 3.1 s and recovers before the fault at t=6; partition 1 then stalls 2.1 s.
+    acks = ([ack(t / 10, 0) for t in range(0, 10)] + [ack(t / 10, 0) for t in range(40, 100)]
+            + [ack(t / 10, 1) for t in range(0, 61)] + [ack(t / 10, 1) for t in range(81, 100)])
+    assert longest_gaps(acks).worst == pytest.approx(3.1)
+    during = longest_gaps(acks, since=6.0)
+    assert during.worst == pytest.approx(2.1) and during.partition == 1
+    assert longest_gaps(acks, until=6.0).worst == pytest.approx(3.1)
+    # A silence that began before the fault and ended after it belongs to the fault.
+    assert longest_gaps(acks, since=3.5).worst == pytest.approx(3.1)
+
+
 def test_p99_of_latencies() -> None:
     assert p99([float(i) for i in range(1, 101)]) == 100.0
     assert p99([]) is None

@@ -82,7 +82,9 @@ def test_good_layout_passes(tmp_path: Path) -> None:
     ({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2, "c": 3}, {"kafka_install_method": "archive"},
      "the archive route needs kafka_archive_sha512"),
     ({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2, "c": 3}, {"kafka_broker_heartbeat_interval_ms": 1000},
-     "kafka_broker_heartbeat_interval_ms (1000) must be positive and at most half of kafka_broker_session_timeout_ms (1500)"),
+     "kafka_broker_heartbeat_interval_ms (1000) must be positive and at most half of kafka_broker_session_timeout_ms (1000)"),
+    ({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2, "c": 3}, {"kafka_controller_quorum_fetch_timeout_ms": 500},
+     "kafka_controller_quorum_fetch_timeout_ms (500) must be above 500"),
 ])
 def test_bad_layouts_fail_with_a_clear_message(tmp_path: Path, controllers, brokers, extra, message) -> None:
     run = preflight(write_inventory(tmp_path, controllers, brokers, **extra))
