@@ -3,7 +3,8 @@
 broker, with Kafka's default failover timings against rastro's, on the same cluster and load.
 
 For each configuration the Kafka role is re-applied (health-gated rolling restart), then
-`chaos.yml -e fault=kill` runs --rounds times for each case:
+`chaos.yml -e fault=kill` runs --rounds times for each case, its producer with that configuration's
+client settings (librdkafka's defaults, or the producer's own):
 
 - follower: the broker leading the most driver-locations partitions among those that are not the
   active KRaft controller;
@@ -48,6 +49,11 @@ CONFIGS: dict[str, dict[str, int]] = {
     },
     "rastro": {},
 }
+# The client's side of the same chain: librdkafka's defaults against the producer's (sender.py).
+CLIENT: dict[str, dict[str, int]] = {
+    "kafka-defaults": {"topic.metadata.refresh.interval.ms": 300000, "metadata.max.age.ms": 900000},
+    "rastro": {},
+}
 
 
 def log(msg: str) -> None:
@@ -76,10 +82,10 @@ def apply(config: str) -> None:
     log(f"{config} applied in {time.time() - started:.0f} s")
 
 
-def kill(target: str, duration: int) -> dict:
+def kill(target: str, duration: int, client: dict[str, int]) -> dict:
     started = time.time()
     proc = ansible_playbook("chaos.yml", "-e", "fault=kill", "-e", f"target={target}", "-e", f"duration={duration}",
-                            timeout=1800)
+                            "-e", json.dumps({"chaos_producer_config": client}), timeout=1800)
     run = newest_chaos_run("kill", started)
     if proc.returncode != 0 or run is None:
         raise SystemExit(f"chaos.yml kill on {target} failed:\n{proc.stdout[-3000:]}")
@@ -137,7 +143,7 @@ def main() -> int:
                     counts = leader_counts(admin)
                     target = max((h for h in HOSTS if h != controller), key=lambda h: counts[h])
                 log(f"{config} round {rnd}/{args.rounds}: kill {target} ({case}; active controller {controller})")
-                report = kill(target, args.duration)
+                report = kill(target, args.duration, CLIENT[config])
                 row = {"config": config, "case": case, "round": rnd, "target": target,
                        "active_controller": controller,
                        "window_s": report["unavailability_window_s"],
@@ -148,7 +154,7 @@ def main() -> int:
                 rows.append(row)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "failover.json").write_text(json.dumps({"configs": CONFIGS, "rounds": args.rounds,
+    (RESULTS / "failover.json").write_text(json.dumps({"configs": CONFIGS, "client": CLIENT, "rounds": args.rounds,
                                                        "duration_s": args.duration, "runs": rows}, indent=2) + "\n")
     with (RESULTS / "failover.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
