@@ -73,6 +73,13 @@ def leader_counts(admin: AdminClient) -> dict[str, int]:
     return counts
 
 
+def balance_leaders() -> None:
+    """Preferred leader election, as Kafka's periodic rebalance would do within 5 minutes: every kill
+    starts from the steady state, not from wherever the last restart left the leaderships."""
+    ssh("kafka1", f"/usr/local/bin/kafka-leader-election --bootstrap-server {BOOTSTRAP} "
+                  "--election-type PREFERRED --all-topic-partitions", check=False)
+
+
 def apply(config: str) -> None:
     log(f"applying {config} (health-gated rolling restart)")
     started = time.time()
@@ -136,13 +143,15 @@ def main() -> int:
             for case in ("follower", "controller"):
                 wait_until(lambda: under_replicated(admin) == 0, 300, interval=3,
                            what="no under-replicated partitions before the kill")
+                balance_leaders()
                 controller = active_controller()
                 if case == "controller":
                     target = controller
                 else:
                     counts = leader_counts(admin)
                     target = max((h for h in HOSTS if h != controller), key=lambda h: counts[h])
-                log(f"{config} round {rnd}/{args.rounds}: kill {target} ({case}; active controller {controller})")
+                log(f"{config} round {rnd}/{args.rounds}: kill {target} ({case}; active controller {controller}; "
+                    f"driver-locations leaders {leader_counts(admin)})")
                 report = kill(target, args.duration, CLIENT[config])
                 row = {"config": config, "case": case, "round": rnd, "target": target,
                        "active_controller": controller,
