@@ -169,7 +169,7 @@ def longest_gaps(acks: list[Ack], since: float = float("-inf"), until: float = f
     """Longest silences among those still running at `since` or later and over by `until`.
 
     The fault's window is measured with since=injection: a stall that was over before the fault
-    (a loaded lab host, a log-cleaner pass) is not the fault's doing; it is reported separately.
+    (the loaded lab's own stalls) is not the fault's doing; it is reported separately.
     """
     times = sorted(a.at for a in acks)
     gaps = Gaps(overall=max((b - a for a, b in zip(times, times[1:]) if since <= b <= until), default=0.0))
