@@ -145,13 +145,13 @@ def main() -> int:
                            what="no under-replicated partitions before the kill")
                 balance_leaders()
                 controller = active_controller()
+                counts = leader_counts(admin)
                 if case == "controller":
                     target = controller
                 else:
-                    counts = leader_counts(admin)
                     target = max((h for h in HOSTS if h != controller), key=lambda h: counts[h])
                 log(f"{config} round {rnd}/{args.rounds}: kill {target} ({case}; active controller {controller}; "
-                    f"driver-locations leaders {leader_counts(admin)})")
+                    f"driver-locations leaders {counts})")
                 report = kill(target, args.duration, CLIENT[config])
                 row = {"config": config, "case": case, "round": rnd, "target": target,
                        "active_controller": controller,
