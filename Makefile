@@ -15,7 +15,9 @@ DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest
             openssh-client iproute2 python3-pip python3-setuptools python3-wheel python3-prometheus-client \
             python3-matplotlib python3-redis redis-server curl chromium
 
-.PHONY: test-chaos chaos tools dashboards bench-sink bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+LIBRDKAFKA_VERSION := $(shell cat librdkafka/version)
+
+.PHONY: librdkafka test-chaos chaos tools dashboards bench-sink bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -27,6 +29,14 @@ deps: ## install the controller's prerequisites from Debian
 	  apt-get update -q >/dev/null; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
 	else echo "[deps] all prerequisites present"; fi
+	@$(MAKE) --no-print-directory librdkafka
+
+librdkafka: ## Debian 13's librdkafka rebuilt for Debian 12 (Kafka 4 refuses SCRAM from older ones), on the controller
+	@librdkafka/build.sh
+	@dpkg-query -W -f='$${Version}' librdkafka1 2>/dev/null | grep -qx '$(LIBRDKAFKA_VERSION)' || { \
+	  echo "[librdkafka] installing $(LIBRDKAFKA_VERSION) on the controller"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    /var/cache/rastro/librdkafka/librdkafka1_$(LIBRDKAFKA_VERSION)_amd64.deb >/dev/null; }
 
 lab: deps ## create or start the three lab hosts (idempotent)
 	lab/lab.sh up

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
 from chaos.verifier import under_replicated  # noqa: E402
-from tests.lib.lab import BOOTSTRAP, HOSTS, ansible_playbook, newest_chaos_run, ssh, wait_until  # noqa: E402
+from tests.lib.lab import INTERNAL, TOOLS, HOSTS, ansible_playbook, kafka_conf, newest_chaos_run, ssh, wait_until  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 TOPIC = "driver-locations"
@@ -61,7 +61,7 @@ def log(msg: str) -> None:
 
 
 def active_controller() -> str:
-    out = ssh("kafka1", f"/usr/local/bin/kafka-metadata-quorum --bootstrap-server {BOOTSTRAP} describe --status").stdout
+    out = ssh("kafka1", f"/usr/local/bin/kafka-metadata-quorum {TOOLS} --bootstrap-server {INTERNAL} describe --status").stdout
     leader = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("LeaderId"))
     return f"kafka{leader}"
 
@@ -76,7 +76,7 @@ def leader_counts(admin: AdminClient) -> dict[str, int]:
 def balance_leaders() -> None:
     """Preferred leader election, as Kafka's periodic rebalance would do within 5 minutes: every kill
     starts from the steady state, not from wherever the last restart left the leaderships."""
-    ssh("kafka1", f"/usr/local/bin/kafka-leader-election --bootstrap-server {BOOTSTRAP} "
+    ssh("kafka1", f"/usr/local/bin/kafka-leader-election {TOOLS} --bootstrap-server {INTERNAL} "
                   "--election-type PREFERRED --all-topic-partitions", check=False)
 
 
@@ -135,7 +135,7 @@ def main() -> int:
     if args.rounds < 1 or args.duration < 1:
         ap.error(f"--rounds and --duration must be positive (got {args.rounds}, {args.duration})")
 
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin = AdminClient(kafka_conf())
     rows: list[dict] = []
     for config in CONFIGS:
         apply(config)

@@ -29,7 +29,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator, start_of  # noqa: E402
-from tests.lib.lab import BOOTSTRAP  # noqa: E402
+from tests.lib.lab import BOOTSTRAP, client_config_file, kafka_conf  # noqa: E402
 
 PROPS = {"acks": "all", "enable.idempotence": "true", "compression.type": "lz4", "batch.size": "262144"}
 # (name, target updates/s (0 = as fast as possible), linger.ms) — the same settings for both producers.
@@ -51,7 +51,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def ours(topic: str, updates: list, rate: float, linger_ms: int) -> dict:
-    sender = Sender(BOOTSTRAP, topic, extra={"linger.ms": linger_ms}, keep_latencies=True)
+    sender = Sender(BOOTSTRAP, topic, extra={**kafka_conf("bench"), "linger.ms": linger_ms}, keep_latencies=True)
     start = time.monotonic()
     for i, (key, update) in enumerate(updates):
         if rate > 0:
@@ -73,6 +73,7 @@ def theirs(topic: str, count: int, size: int, rate: float, linger_ms: int, libs:
     cmd = ["java", "-Xmx512m", "-cp", f"{libs}/*", "org.apache.kafka.tools.ProducerPerformance",
            "--topic", topic, "--num-records", str(count), "--record-size", str(size),
            "--throughput", str(int(rate) if rate > 0 else -1),
+           "--producer.config", str(client_config_file("bench")),
            "--producer-props", f"bootstrap.servers={BOOTSTRAP}", *[f"{k}={v}" for k, v in PROPS.items()],
            f"linger.ms={linger_ms}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -126,7 +127,7 @@ def main() -> int:
     size = round(statistics.mean(len(json.dumps(u, separators=(",", ":"))) for _, u in updates))
     log(f"{args.count} records per run, mean value size {size} B (ProducerPerformance uses --record-size {size})")
 
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin = AdminClient(kafka_conf("bench"))
     topic = f"bench-producer-{uuid.uuid4().hex[:6]}"
     admin.create_topics([NewTopic(topic, 12, 3, config={"min.insync.replicas": "2", "retention.ms": "600000"})])[topic].result(30)
     rows: list[dict] = []

@@ -35,9 +35,11 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator, start_of  # noqa: E402
 from tests.lib.connect import rest  # noqa: E402
-from tests.lib.lab import BOOTSTRAP, HOSTS, ssh  # noqa: E402
+from tests.lib.lab import BOOTSTRAP, HOSTS, kafka_conf, redis_admin, ssh  # noqa: E402
 
-REDIS = {"host": HOSTS["kafka2"], "port": 6379, "password": "rastro-lab-admin-pw", "decode_responses": True}
+REDIS = {**redis_admin(), "decode_responses": True}
+# The benchmarks' own principal (docs/contracts.md): its bench-* topics and driver-locations.
+KAFKA = kafka_conf("bench")
 
 
 def log(msg: str) -> None:
@@ -81,7 +83,7 @@ def end_to_end(rate: float, seconds: float, drivers: int, sample: int) -> dict:
     proc = mp.Process(target=poller, args=(watched, time.time() + seconds + 15, queue))
     proc.start()
     # The producer as deployed (its defaults, linger.ms=30): see the comment on linger in sender.py.
-    sender = Sender(BOOTSTRAP, "driver-locations")
+    sender = Sender(BOOTSTRAP, "driver-locations", extra=KAFKA)
     start = time.monotonic()
     for i in range(total):
         while i > (time.monotonic() - start) * rate:
@@ -195,14 +197,14 @@ def main() -> int:
         e2e = end_to_end(args.rate, args.seconds, args.drivers, args.sample)
         log(f"  {e2e}")
 
-        admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+        admin = AdminClient(KAFKA)
         topic = f"bench-sink-{uuid.uuid4().hex[:6]}"
         admin.create_topics([NewTopic(topic, 12, 3, config={"min.insync.replicas": "2", "retention.ms": "3600000"})])[topic].result(30)
         prefix = f"sb{uuid.uuid4().hex[:4]}"
         log(f"pre-filling {topic} with {args.records} updates")
         sim = Simulator(5000, seed=8, id_prefix=f"{prefix}-")
         markers: dict[int, str] = {}
-        sender = Sender(BOOTSTRAP, topic, on_ack=lambda m: None)
+        sender = Sender(BOOTSTRAP, topic, extra=KAFKA, on_ack=lambda m: None)
         for key, update in sim.rounds(start_of(None), args.records):
             sender.send(key, update)
             sender.poll(0)

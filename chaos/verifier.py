@@ -29,6 +29,7 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
 from rastro_producer.contract import serialize  # noqa: E402
+from rastro_producer.kafka_config import ClientConfigError, load, read_properties  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator  # noqa: E402
 
@@ -75,7 +76,7 @@ def produce(args: argparse.Namespace, run: Run, prefix: str) -> None:
     def on_ack(msg: Any) -> None:
         run.acks.append(Ack(time.time(), msg.latency() or 0.0, msg.key(), msg.value(), msg.partition(), msg.offset()))
 
-    sender = Sender(args.bootstrap, args.topic, on_ack=on_ack, extra=args.producer_config)
+    sender = Sender(args.bootstrap, args.topic, on_ack=on_ack, extra={**args.kafka, **args.producer_config})
     start = time.monotonic()
     sent = 0
     next_report = start + 10
@@ -104,7 +105,7 @@ def read_back(args: argparse.Namespace, acks: list[Ack]) -> tuple[int, int, int]
     want: dict[int, dict[int, Ack]] = {}
     for a in acks:
         want.setdefault(a.partition, {})[a.offset] = a
-    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": f"chaos-verify-{uuid.uuid4().hex[:8]}",
+    consumer = Consumer({**args.kafka, "group.id": f"chaos-verify-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest", "fetch.max.bytes": 52428800})
     stop_at = {p: max(offs) for p, offs in want.items()}
     consumer.assign([TopicPartition(args.topic, p, min(offs)) for p, offs in want.items()])
@@ -204,10 +205,13 @@ def parse_properties(items: list[str]) -> dict[str, str]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--client-config", metavar="FILE",
+                    help="Kafka client properties of the verifier's principal, e.g. credentials/local/kafka/chaos-verifier.properties")
+    ap.add_argument("--bootstrap", help="host:port list (default: the client config's)")
     ap.add_argument("--topic", default="driver-locations")
-    ap.add_argument("--redis-host", required=True)
-    ap.add_argument("--redis-password", required=True)
+    ap.add_argument("--redis-credentials", required=True, metavar="FILE",
+                    help="host, port, user and password of a Redis user that may read the driver keys, "
+                         "e.g. credentials/local/redis-admin.properties")
     ap.add_argument("--prometheus", default="", help="http://host:9090 for the timeline; empty: no PNG")
     ap.add_argument("--rate", type=float, default=5000.0, help="updates per second")
     ap.add_argument("--drivers", type=int, default=2000)
@@ -221,8 +225,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = ap.parse_args(argv)
     try:
         args.producer_config = parse_properties(args.producer_config)
-    except ValueError as exc:
+        args.kafka = load(args.client_config) if args.client_config else {}
+        args.redis = read_properties(args.redis_credentials)
+    except (ValueError, ClientConfigError) as exc:
         ap.error(str(exc))
+    missing = [k for k in ("host", "port", "user", "password") if k not in args.redis]
+    if missing:
+        ap.error(f"--redis-credentials {args.redis_credentials}: missing {', '.join(missing)}")
+    args.bootstrap = args.bootstrap or args.kafka.get("bootstrap.servers")
+    if not args.bootstrap:
+        ap.error("--bootstrap or a --client-config with bootstrap.servers is required")
+    args.kafka["bootstrap.servers"] = args.bootstrap
     for name in ("rate", "duration", "drivers"):
         if getattr(args, name) <= 0:
             ap.error(f"--{name} must be positive (got {getattr(args, name)})")
@@ -230,7 +243,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     report_dir = Path(args.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     prefix = f"chaos{uuid.uuid4().hex[:6]}-driver-"
-    admin = AdminClient({"bootstrap.servers": args.bootstrap})
+    admin = AdminClient(dict(args.kafka))
     run = Run()
     stop = threading.Event()
     sampler = threading.Thread(target=sample_urp, args=(admin, run, stop), daemon=True)
@@ -263,8 +276,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     for a in sorted(run.acks, key=lambda a: (a.partition, a.offset)):
         u = json.loads(a.value)
         expected[u["driver_id"]] = u
-    r = redis.Redis(host=args.redis_host, port=6379, password=args.redis_password, decode_responses=True,
-                    socket_timeout=10)
+    r = redis.Redis(host=args.redis["host"], port=int(args.redis["port"]), username=args.redis["user"],
+                    password=args.redis["password"], decode_responses=True, socket_timeout=10)
     log(f"waiting for Redis to hold the latest acknowledged update of {len(expected):,} drivers")
     converged_at = None
     bad: list[str] = list(expected)

@@ -23,6 +23,12 @@ options:
     description: Comma-separated host:port list of brokers.
     type: str
     required: true
+  client_config:
+    description:
+      - Further librdkafka client properties, e.g. C(security.protocol), C(ssl.ca.location),
+        C(ssl.certificate.location), C(ssl.key.location) for the node's certificate.
+    type: dict
+    default: {}
   name:
     description: Topic name.
     type: str
@@ -223,9 +229,10 @@ class KafkaTopics:
     # ConfigSource.DYNAMIC_TOPIC_CONFIG; the enum moved between client versions.
     DYNAMIC_TOPIC_CONFIG = 1
 
-    def __init__(self, bootstrap_servers: str, timeout: int) -> None:
+    def __init__(self, bootstrap_servers: str, timeout: int, client_config: Optional[dict[str, Any]] = None) -> None:
         self.timeout = timeout
-        self.admin = AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": timeout * 1000})
+        self.admin = AdminClient({**(client_config or {}), "bootstrap.servers": bootstrap_servers,
+                                  "socket.timeout.ms": timeout * 1000})
 
     def _result(self, future: Any, what: str) -> Any:
         try:
@@ -289,7 +296,7 @@ class KafkaTopics:
 def run(module: AnsibleModule) -> dict[str, Any]:
     p = module.params
     desired = TopicState(p["name"], p["partitions"], p["replication_factor"], normalize_configs(p["configs"]))
-    kafka = KafkaTopics(p["bootstrap_servers"], p["timeout"])
+    kafka = KafkaTopics(p["bootstrap_servers"], p["timeout"], {k: str(v) for k, v in p["client_config"].items()})
     current = kafka.describe(desired.name)
     plan = plan_topic(current, desired, p["state"], p["purge_configs"])
     after = planned_state(current, desired, plan)
@@ -325,6 +332,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             bootstrap_servers=dict(type="str", required=True),
+            client_config=dict(type="dict", default={}),
             name=dict(type="str", required=True),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             partitions=dict(type="int", default=1),

@@ -14,11 +14,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from confluent_kafka import KafkaException  # noqa: E402
 from confluent_kafka.admin import AdminClient, ConfigResource  # noqa: E402
 
-from tests.lib.lab import BOOTSTRAP, HOSTS, ssh  # noqa: E402
+from tests.lib.lab import BOOTSTRAP, HOSTS, TOOLS, kafka_conf, ssh  # noqa: E402
 
 
 def main() -> int:
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin = AdminClient(kafka_conf())
     try:
         md = admin.list_topics(timeout=15)
     except KafkaException as exc:
@@ -30,7 +30,7 @@ def main() -> int:
         print(f"  broker {b.id}  {b.host}:{b.port}")
 
     first = next(iter(HOSTS))
-    out = ssh(first, f"kafka-metadata-quorum --bootstrap-controller {HOSTS[first]}:9093 describe --status", check=False)
+    out = ssh(first, f"kafka-metadata-quorum {TOOLS} --bootstrap-controller {HOSTS[first]}:9093 describe --status", check=False)
     if out.returncode == 0:
         leader = re.search(r"LeaderId:\s+(-?\d+)", out.stdout).group(1)
         voters = [v["id"] for v in json.loads(re.search(r"CurrentVoters:\s+(\[.*\])", out.stdout).group(1))]

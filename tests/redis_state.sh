@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
-# make redis-state: the drivers' state in Redis, through redis-cli on the redis host.
+# make redis-state: the drivers' state in Redis, through redis-cli on the controller.
 # Shows the number of driver:* hashes against the number of distinct drivers, a sample of
 # records, and that no driver appears twice (one hash per driver, hash ⇔ geo member).
+# Logs in as the Redis admin of credentials/<inventory>/redis-admin.properties (written by
+# site.yml); the password travels in REDISCLI_AUTH, never on a command line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-read -r name host < <(ANSIBLE_CONFIG=$PWD/ansible.cfg ansible-inventory --list | /usr/bin/python3 -c \
-  'import json,sys; d=json.load(sys.stdin); h=d["redis"]["hosts"][0]; print(h, d["_meta"]["hostvars"][h]["ansible_host"])')
-pw=${REDIS_ADMIN_PASSWORD:-rastro-lab-admin-pw}
-run() { lab/lab.sh ssh "$name" "$@"; }
-cli="redis-cli -h $host --no-auth-warning -a $pw"
-echo "== Redis on $name ($host)"
-run "$cli --scan --pattern 'driver:*' | sort > /tmp/rastro-keys; wc -l < /tmp/rastro-keys" | sed 's/^/driver:* hashes:              /'
-run "$cli ZCARD drivers:geo" | sed 's/^/drivers:geo members:          /'
-run "sed 's/^driver://' /tmp/rastro-keys | sort -u | wc -l" | sed 's/^/distinct driver ids in keys:  /'
-run "for k in \$(cat /tmp/rastro-keys); do $cli HGET \$k driver_id; done | sort | uniq -d | wc -l" \
-  | sed 's/^/driver ids held by 2+ hashes: /'
-run "$cli ZRANGE drivers:geo 0 -1 | sort > /tmp/rastro-geo; sed 's/^driver://' /tmp/rastro-keys | comm -3 - /tmp/rastro-geo | wc -l" \
-  | sed 's/^/hash without geo or geo without hash: /'
+creds=${RASTRO_CREDENTIALS:-credentials/local}/redis-admin.properties
+[[ -r $creds ]] || { echo "redis-state: $creds is missing: run ansible-playbook site.yml first" >&2; exit 2; }
+prop() { sed -n "s/^$1=//p" "$creds" | head -1; }
+host=$(prop host) port=$(prop port) user=$(prop user)
+REDISCLI_AUTH=$(prop password)
+export REDISCLI_AUTH
+cli() { redis-cli -h "$host" -p "$port" --user "$user" --no-auth-warning "$@"; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "== Redis at $host:$port (user $user)"
+cli --scan --pattern 'driver:*' | sort > "$tmp/keys"
+printf 'driver:* hashes:              %s\n' "$(wc -l < "$tmp/keys")"
+printf 'drivers:geo members:          %s\n' "$(cli ZCARD drivers:geo)"
+printf 'distinct driver ids in keys:  %s\n' "$(sed 's/^driver://' "$tmp/keys" | sort -u | wc -l)"
+printf 'driver ids held by 2+ hashes: %s\n' \
+  "$(sed 's/^/HGET /; s/$/ driver_id/' "$tmp/keys" | cli | sort | uniq -d | wc -l)"
+cli ZRANGE drivers:geo 0 -1 | sort > "$tmp/geo"
+printf 'hash without geo or geo without hash: %s\n' "$(sed 's/^driver://' "$tmp/keys" | comm -3 - "$tmp/geo" | wc -l)"
 echo "== sample"
-run "for k in \$(head -3 /tmp/rastro-keys); do echo \"\$k\"; $cli HGETALL \$k | paste - - | sed 's/^/    /'; done"
+for k in $(head -3 "$tmp/keys"); do echo "$k"; cli HGETALL "$k" | paste - - | sed 's/^/    /'; done

@@ -26,9 +26,30 @@ def port(value: str) -> int:
     return n
 
 
+def client_config(path: Optional[str]) -> dict[str, str]:
+    """librdkafka key=value lines (security protocol, SASL user and password, CA) from a file the
+    role writes, so the password never shows in `ps`."""
+    if not path:
+        return {}
+    conf = {}
+    with open(path, encoding="utf-8") as fh:
+        for n, raw in enumerate(fh, 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, sep, value = line.partition("=")
+            if not sep:
+                raise ValueError(f"{path}:{n}: expected key=value")
+            conf[key.strip()] = value.strip()
+    return conf
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rastro-exporter", description=__doc__)
     p.add_argument("--bootstrap-servers", required=True, help="Kafka brokers, host:port[,host:port]")
+    p.add_argument("--client-config", default=os.environ.get("RASTRO_EXPORTER_CLIENT_CONFIG"), metavar="FILE",
+                   help="librdkafka properties for Kafka: security protocol, SASL user and password, CA "
+                        "(env RASTRO_EXPORTER_CLIENT_CONFIG)")
     p.add_argument("--redis-url", help="redis://user@host:6379/0 of the driver state; omit to skip freshness")
     p.add_argument("--listen-address", default="0.0.0.0")
     p.add_argument("--port", type=port, default=9308)
@@ -45,7 +66,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not any(":" in s for s in args.bootstrap_servers.split(",")):
         print(f"rastro-exporter: --bootstrap-servers {args.bootstrap_servers!r} needs host:port", file=sys.stderr)
         return 2
-    REGISTRY.register(LagCollector(args.bootstrap_servers, args.timeout, args.exclude_topic, args.lag_interval))
+    try:
+        conf = client_config(args.client_config)
+    except (OSError, ValueError) as exc:
+        print(f"rastro-exporter: --client-config: {exc}", file=sys.stderr)
+        return 2
+    REGISTRY.register(LagCollector(args.bootstrap_servers, args.timeout, args.exclude_topic, args.lag_interval, conf))
     if args.redis_url:
         # The password comes from the environment so that it does not show in `ps`.
         client = redis.Redis.from_url(args.redis_url, password=os.environ.get("RASTRO_EXPORTER_REDIS_PASSWORD"),

@@ -19,7 +19,7 @@ GEO_KEY = "drivers:geo"
 
 
 def parse_timestamp(value: str) -> float:
-    """Epoch seconds of an update's ISO-8601 UTC timestamp (shared/CONTRACTS.md: ...T10:30:45.123Z)."""
+    """Epoch seconds of an update's ISO-8601 UTC timestamp (docs/contracts.md: ...T10:30:45.123Z)."""
     if not value.endswith("Z"):
         raise ValueError(f"timestamp {value!r} is not UTC ('Z')")
     return datetime.fromisoformat(value[:-1] + "+00:00").timestamp()

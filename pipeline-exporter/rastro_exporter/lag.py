@@ -52,8 +52,8 @@ class LagCollector(Collector):
     and a timed-out scrape would also drop the freshness metrics served on the same port."""
 
     def __init__(self, bootstrap: str, timeout: float = 5.0, exclude_topics: Iterable[str] = (),
-                 interval: float = 0) -> None:
-        self._conf = {"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000)}
+                 interval: float = 0, client_config: Optional[dict[str, str]] = None) -> None:
+        self._conf = {**(client_config or {}), "bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000)}
         self._timeout = timeout
         self._exclude = set(exclude_topics)
         self._admin = AdminClient(dict(self._conf))

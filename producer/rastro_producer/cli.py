@@ -13,6 +13,7 @@ from typing import Any, Optional, Sequence
 
 from . import __version__, metrics
 from .contract import ContractError, format_timestamp, validate
+from .kafka_config import ClientConfigError, load
 from .simulator import SAO_PAULO, BoundingBox, Simulator, start_of
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
@@ -43,7 +44,10 @@ def _overrides(pairs: Sequence[str]) -> dict[str, str]:
 
 def _sender(args: argparse.Namespace, **kw: Any):
     from .sender import Sender  # confluent-kafka is only needed for commands that talk to Kafka
-    return Sender(args.bootstrap_servers, args.topic, _overrides(args.X), **kw)
+    conf = load(args.client_config) if args.client_config else {}
+    bootstrap = args.bootstrap_servers or conf.pop("bootstrap.servers", None) or "localhost:9092"
+    conf.pop("bootstrap.servers", None)
+    return Sender(bootstrap, args.topic, {**conf, **_overrides(args.X)}, **kw)
 
 
 def _finish(sender, args: argparse.Namespace, started: float) -> int:
@@ -180,8 +184,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rastro-producer", description=__doc__)
     p.add_argument("--version", action="version", version=__version__)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--bootstrap-servers", default=os.environ.get("RASTRO_BOOTSTRAP", "localhost:9092"),
-                        help="host:port list (env RASTRO_BOOTSTRAP)")
+    common.add_argument("--bootstrap-servers", default=os.environ.get("RASTRO_BOOTSTRAP"),
+                        help="host:port list (env RASTRO_BOOTSTRAP; default: the client config's, else localhost:9092)")
+    common.add_argument("--client-config", default=os.environ.get("RASTRO_CLIENT_CONFIG"), metavar="FILE",
+                        help="Kafka client properties (security protocol, SASL user and password, CA), e.g. "
+                             "credentials/local/kafka/producer.properties (env RASTRO_CLIENT_CONFIG)")
     common.add_argument("--topic", default="driver-locations")
     common.add_argument("-X", action="append", default=[], metavar="KEY=VALUE",
                         help="librdkafka setting, e.g. -X linger.ms=5 (acks and idempotence stay on unless overridden)")
@@ -231,6 +238,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return args.func(args)
     except ContractError as exc:
         print(f"error: invalid update: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ClientConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)

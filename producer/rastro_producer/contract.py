@@ -1,4 +1,4 @@
-"""The driver-location message contract (shared/CONTRACTS.md, schema/driver-location.schema.json).
+"""The driver-location message contract (docs/contracts.md, schema/driver-location.schema.json).
 
 Everything that reaches Kafka passes validate(): nothing invalid is ever produced.
 """

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the producer (port 8000 by default, shared/CONTRACTS.md)."""
+"""Prometheus metrics of the producer (port 8000 by default, docs/contracts.md)."""
 
 from __future__ import annotations
 

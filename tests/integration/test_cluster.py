@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from tests.lib.lab import BOOTSTRAP, HOSTS, ssh
+from tests.lib.lab import BOOTSTRAP, HOSTS, TOOLS, kafka_conf, ssh
 
 
 def test_three_brokers_registered(admin: AdminClient) -> None:
@@ -23,7 +23,7 @@ def test_three_brokers_registered(admin: AdminClient) -> None:
 
 
 def test_kraft_quorum_has_three_voters_and_one_leader() -> None:
-    out = ssh("kafka1", "kafka-metadata-quorum --bootstrap-controller 192.168.56.11:9093 describe --status").stdout
+    out = ssh("kafka1", f"kafka-metadata-quorum {TOOLS} --bootstrap-controller 192.168.56.11:9093 describe --status").stdout
     leader = int(re.search(r"LeaderId:\s+(-?\d+)", out).group(1))
     voters = json.loads(re.search(r"CurrentVoters:\s+(\[.*\])", out).group(1))
     voter_ids = sorted(v["id"] for v in voters)
@@ -31,9 +31,9 @@ def test_kraft_quorum_has_three_voters_and_one_leader() -> None:
     assert leader in voter_ids
     # Every voter agrees on the same single leader.
     for host, ip in HOSTS.items():
-        out = ssh(host, f"kafka-metadata-quorum --bootstrap-controller {ip}:9093 describe --status").stdout
+        out = ssh(host, f"kafka-metadata-quorum {TOOLS} --bootstrap-controller {ip}:9093 describe --status").stdout
         assert int(re.search(r"LeaderId:\s+(-?\d+)", out).group(1)) == leader, host
-    repl = ssh("kafka1", "kafka-metadata-quorum --bootstrap-controller 192.168.56.11:9093 describe --replication").stdout
+    repl = ssh("kafka1", f"kafka-metadata-quorum {TOOLS} --bootstrap-controller 192.168.56.11:9093 describe --replication").stdout
     assert len(re.findall(r"\bLeader\b", repl)) == 1, repl
 
 
@@ -63,7 +63,7 @@ def scratch_topic(admin: AdminClient) -> Iterator[str]:
 
 def test_acks_all_round_trip(scratch_topic: str) -> None:
     run = uuid.uuid4().hex
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "enable.idempotence": True})
+    producer = Producer({**kafka_conf(), "acks": "all", "enable.idempotence": True})
     delivered: list = []
     for i in range(200):
         key = f"rt-{run}-{i % 20}"
@@ -75,7 +75,7 @@ def test_acks_all_round_trip(scratch_topic: str) -> None:
     assert len(delivered) == 200
 
     # Read back exactly the offsets that were acknowledged.
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"rt-{run}", "enable.auto.commit": False,
+    consumer = Consumer({**kafka_conf(), "group.id": f"rt-{run}", "enable.auto.commit": False,
                          "auto.offset.reset": "earliest"})
     first = {}
     for _, p, off in delivered:

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "producer"))
 from rastro_producer.sender import Sender  # noqa: E402
 
 from tests.lib.connect import connector_status, rest  # noqa: E402
-from tests.lib.lab import BOOTSTRAP, HOSTS, ansible_playbook, ssh, wait_until  # noqa: E402
+from tests.lib.lab import BOOTSTRAP, HOSTS, ansible_playbook, kafka_conf, ssh, wait_until  # noqa: E402
 
 # A throw-away Redis on another port of kafka2: the connector under test writes there, never into
 # the pipeline's Redis, and "Redis is down" is simply "nothing listens on that port yet".
@@ -55,7 +55,7 @@ def apply(tmp_path: Path, name: str, config: dict) -> tuple[dict, str]:
 def probe() -> Iterator[dict]:
     tag = uuid.uuid4().hex[:6]
     topic, name = f"restart-probe-{tag}", f"restart-probe-{tag}"
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin = AdminClient(kafka_conf())
     admin.create_topics([NewTopic(topic, 1, 3, config={"min.insync.replicas": "2"})])[topic].result(30)
     config = {
         "connector.class": "io.rastro.connect.redis.RedisSinkConnector", "tasks.max": "1", "topics": topic,
@@ -73,7 +73,7 @@ def probe() -> Iterator[dict]:
 
 
 def test_a_task_failed_in_an_outage_is_restarted_by_the_next_run(probe: dict, tmp_path: Path) -> None:
-    sender = Sender(BOOTSTRAP, probe["topic"])
+    sender = Sender(BOOTSTRAP, probe["topic"], extra=kafka_conf())
     update = {"driver_id": "probe-1", "latitude": -23.55, "longitude": -46.63,
               "timestamp": "2026-11-22T10:30:45.123Z", "status": "available"}
     sender.send("probe-1", update)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from tests.lib.lab import BOOTSTRAP, ssh, wait_until
+from tests.lib.lab import BOOTSTRAP, kafka_conf, ssh, wait_until
 
 
 def under_replicated(admin: AdminClient) -> int:
@@ -17,7 +17,7 @@ def test_produce_with_one_broker_stopped(admin: AdminClient) -> None:
     ssh("kafka3", "systemctl stop kafka")
     try:
         wait_until(lambda: under_replicated(admin) > 0, 60, what="the cluster to notice kafka3 is down")
-        producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "enable.idempotence": True,
+        producer = Producer({**kafka_conf(), "acks": "all", "enable.idempotence": True,
                              "message.timeout.ms": 30000})
         results: list = []
         for i in range(600):

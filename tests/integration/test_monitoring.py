@@ -15,12 +15,12 @@ import pytest
 import redis
 from confluent_kafka import Consumer, TopicPartition
 
-from tests.lib.lab import BOOTSTRAP, HOSTS, REPO, ssh, wait_until
+from tests.lib.lab import BOOTSTRAP, HOSTS, REPO, kafka_conf, redis_admin, ssh, wait_until
 from tests.lib.prom import PROMETHEUS, api, firing_alerts, query, targets
 
 ARTIFACTS = REPO / "artifacts" / "monitoring"
 ALERTMANAGER = f"http://{HOSTS['kafka3']}:9094"
-# Every host of each job in inventories/local (shared/CONTRACTS.md ports).
+# Every host of each job in inventories/local (docs/contracts.md ports).
 EXPECTED_TARGETS = {("kafka", h) for h in HOSTS} | {("connect", h) for h in HOSTS} | {("node", h) for h in HOSTS} | {
     ("redis", "kafka2"), ("producer", "kafka1"), ("rastro-exporter", "kafka3"), ("prometheus", "kafka3"),
     ("alertmanager", "kafka3")}
@@ -110,7 +110,7 @@ def test_kafka_metrics_agree_with_the_cluster(admin) -> None:
 
 def test_lag_exporter_reports_a_committed_offset() -> None:
     group = f"it-lag-{uuid.uuid4().hex[:6]}"
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False})
+    consumer = Consumer({**kafka_conf(), "group.id": group, "enable.auto.commit": False})
     try:
         consumer.commit(offsets=[TopicPartition("driver-locations", 0, 5)], asynchronous=False)
     finally:
@@ -124,7 +124,7 @@ def test_lag_exporter_reports_a_committed_offset() -> None:
 
 
 def test_freshness_exporter_agrees_with_redis() -> None:
-    r = redis.Redis(host=HOSTS["kafka2"], port=6379, password="rastro-lab-admin-pw", decode_responses=True)
+    r = redis.Redis(**redis_admin(), decode_responses=True)
     # The producer keeps writing the same 1,000 drivers, so the count is stable while the age moves.
     keys = sum(1 for _ in r.scan_iter(match="driver:*", count=1000))
     wait_until(lambda: value("rastro_driver_state_keys") == keys, 30, interval=2,

@@ -24,7 +24,7 @@ from rastro_producer.partitioning import partition_for  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator, start_of  # noqa: E402
 
-from tests.lib.lab import BOOTSTRAP, HOSTS, ssh, wait_until  # noqa: E402
+from tests.lib.lab import BOOTSTRAP, HOSTS, kafka_conf, ssh, wait_until  # noqa: E402
 
 UPDATES, DRIVERS, PARTITIONS = 100_000, 1_000, 12
 
@@ -40,7 +40,7 @@ def topic(admin: AdminClient) -> Iterator[str]:
         # A producer asking a broker that has not yet applied the new topic is told it does not
         # exist (_UNKNOWN_TOPIC); wait until every broker serves it with a leader per partition.
         for ip in HOSTS.values():
-            md = AdminClient({"bootstrap.servers": f"{ip}:9092"}).list_topics(name, timeout=10).topics.get(name)
+            md = AdminClient(kafka_conf(**{"bootstrap.servers": f"{ip}:9092"})).list_topics(name, timeout=10).topics.get(name)
             if md is None or md.error is not None or len(md.partitions) != PARTITIONS \
                     or any(p.leader < 0 for p in md.partitions.values()):
                 return False
@@ -52,7 +52,7 @@ def topic(admin: AdminClient) -> Iterator[str]:
 
 def test_100k_updates_all_acknowledged_read_back_in_order(topic: str) -> None:
     acked: list[tuple[str, int, int, bytes]] = []
-    sender = Sender(BOOTSTRAP, topic, on_ack=lambda m: acked.append((m.key().decode(), m.partition(), m.offset(), m.value())))
+    sender = Sender(BOOTSTRAP, topic, extra=kafka_conf(), on_ack=lambda m: acked.append((m.key().decode(), m.partition(), m.offset(), m.value())))
     sim = Simulator(DRIVERS, seed=1234)
     for key, update in sim.rounds(start_of("2026-11-22T10:00:00Z"), UPDATES):
         sender.send(key, update)
@@ -70,7 +70,7 @@ def test_100k_updates_all_acknowledged_read_back_in_order(topic: str) -> None:
     ends = defaultdict(int)
     for _, p, o, _ in acked:
         ends[p] = max(ends[p], o + 1)
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"it-{topic}", "enable.auto.commit": False,
+    consumer = Consumer({**kafka_conf(), "group.id": f"it-{topic}", "enable.auto.commit": False,
                          "auto.offset.reset": "earliest", "enable.partition.eof": False})
     consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
     seen: dict[tuple[int, int], tuple[str, bytes]] = {}
@@ -98,7 +98,7 @@ def test_a_replaced_producer_resends_everything_it_had_not_delivered(topic: str)
     # The recovery path of a fatal client error (see Sender._recover), on the real cluster: updates
     # still queued in the dead instance are purged, collected and produced again by a new one.
     acked: list[tuple[str, bytes]] = []
-    sender = Sender(BOOTSTRAP, topic, extra={"linger.ms": 5000},
+    sender = Sender(BOOTSTRAP, topic, extra={**kafka_conf(), "linger.ms": 5000},
                     on_ack=lambda m: acked.append((m.key().decode(), m.value())))
     sim = Simulator(200, seed=99)
     updates = list(sim.rounds(start_of("2026-11-22T11:00:00Z"), 2000))

@@ -21,7 +21,7 @@ from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator, start_of  # noqa: E402
 
 from tests.lib.connect import connector_status  # noqa: E402
-from tests.lib.lab import BOOTSTRAP, HOSTS, ssh, wait_until  # noqa: E402
+from tests.lib.lab import BOOTSTRAP, HOSTS, kafka_conf, redis_admin, ssh, wait_until  # noqa: E402
 
 REDIS_HOST = HOSTS["kafka2"]
 TOPIC = "driver-locations"
@@ -32,7 +32,7 @@ RETRIABLE_COORDINATOR_ERRORS = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINAT
 
 @pytest.fixture(scope="module")
 def r() -> Iterator[redis.Redis]:
-    client = redis.Redis(host=REDIS_HOST, port=6379, password="rastro-lab-admin-pw", decode_responses=True)
+    client = redis.Redis(**redis_admin(), decode_responses=True)
     # The producer service writes its own 1,000 drivers; stop it so every driver:* key below is ours.
     ssh("kafka1", "systemctl stop rastro-producer")
     yield client
@@ -41,7 +41,7 @@ def r() -> Iterator[redis.Redis]:
 
 def send_updates(updates: list[tuple[str, Optional[dict]]]) -> list[tuple[str, int, int]]:
     acked: list[tuple[str, int, int]] = []
-    sender = Sender(BOOTSTRAP, TOPIC, on_ack=lambda m: acked.append((m.key().decode(), m.partition(), m.offset())))
+    sender = Sender(BOOTSTRAP, TOPIC, extra=kafka_conf(), on_ack=lambda m: acked.append((m.key().decode(), m.partition(), m.offset())))
     for key, update in updates:
         sender.send(key, update)
         sender.poll(0)
@@ -55,7 +55,7 @@ def wait_sink_caught_up(acked: list[tuple[str, int, int]], timeout: float = 120)
     last: dict[int, int] = {}
     for _, p, o in acked:
         last[p] = max(last.get(p, -1), o)
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": GROUP, "enable.auto.commit": False})
+    consumer = Consumer({**kafka_conf(), "group.id": GROUP, "enable.auto.commit": False})
     try:
         def caught_up() -> bool:
             try:
@@ -154,7 +154,7 @@ def malformed(run: str, i: int) -> tuple[str, bytes]:
 
 def test_malformed_records_go_to_dlq_and_the_rest_arrives(r: redis.Redis) -> None:
     run = uuid.uuid4().hex[:6]
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "enable.idempotence": True,
+    producer = Producer({**kafka_conf(), "acks": "all", "enable.idempotence": True,
                          "partitioner": "murmur2_random"})
     acked: list[tuple[str, int, int]] = []
     good: dict[str, dict] = {}
@@ -173,7 +173,7 @@ def test_malformed_records_go_to_dlq_and_the_rest_arrives(r: redis.Redis) -> Non
     assert_state(r, good)
     assert r.exists(*[f"driver:bad-{run}-{i}" for i in range(500)]) == 0
 
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"it-dlq-{run}", "auto.offset.reset": "earliest",
+    consumer = Consumer({**kafka_conf(), "group.id": f"it-dlq-{run}", "auto.offset.reset": "earliest",
                          "enable.auto.commit": False})
     consumer.subscribe(["driver-locations-dlq"])
     reasons: dict[str, str] = {}
@@ -197,7 +197,7 @@ def test_malformed_records_go_to_dlq_and_the_rest_arrives(r: redis.Redis) -> Non
 def test_killed_worker_loses_nothing(r: redis.Redis) -> None:
     _, updates = fresh_drivers("kw", 77, "2026-11-22T11:00:00Z", 30_000)
     acked: list[tuple[str, int, int]] = []
-    sender = Sender(BOOTSTRAP, TOPIC, on_ack=lambda m: acked.append((m.key().decode(), m.partition(), m.offset())))
+    sender = Sender(BOOTSTRAP, TOPIC, extra=kafka_conf(), on_ack=lambda m: acked.append((m.key().decode(), m.partition(), m.offset())))
     killed = False
     start = time.monotonic()
     for i, (key, update) in enumerate(updates):

@@ -5,13 +5,38 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "producer") not in sys.path:
+    sys.path.insert(0, str(REPO / "producer"))
 HOSTS = {"kafka1": "192.168.56.11", "kafka2": "192.168.56.12", "kafka3": "192.168.56.13"}
 BOOTSTRAP = ",".join(f"{ip}:9092" for ip in HOSTS.values())
+# What site.yml leaves on the controller for the lab inventory (docs/contracts.md, "Credentials").
+CREDENTIALS = Path(os.environ.get("RASTRO_CREDENTIALS", REPO / "credentials" / "local"))
+# Kafka's tools on a lab host: the node's own certificate on the internal listener.
+TOOLS = "--command-config /etc/kafka/tools.properties"
+INTERNAL = ",".join(f"{ip}:9095" for ip in HOSTS.values())
+
+
+def client_config_file(principal: str = "admin") -> Path:
+    return CREDENTIALS / ("admin.properties" if principal == "admin" else f"kafka/{principal}.properties")
+
+
+def kafka_conf(principal: str = "admin", **overrides: Any) -> dict[str, Any]:
+    """librdkafka settings of a principal from its credentials file, plus overrides (dots as in Kafka)."""
+    from rastro_producer.kafka_config import load
+    return {**load(client_config_file(principal)), **overrides}
+
+
+def redis_admin() -> dict[str, Any]:
+    """redis-py keyword arguments for the Redis admin user, from credentials/<inventory>/redis-admin.properties."""
+    from rastro_producer.kafka_config import read_properties
+    p = read_properties(CREDENTIALS / "redis-admin.properties")
+    return {"host": p["host"], "port": int(p["port"]), "username": p["user"], "password": p["password"]}
 SSH_KEY = os.environ.get("RASTRO_SSH_KEY", "/var/lib/rastro-lab/ssh/id_ed25519")
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]

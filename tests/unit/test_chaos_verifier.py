@@ -43,18 +43,23 @@ def test_p99_of_latencies() -> None:
     assert p99([]) is None
 
 
-BASE_ARGS = ["--bootstrap", "x:9092", "--redis-host", "x", "--redis-password", "p", "--duration", "10",
-             "--fault-file", "/nonexistent", "--report-dir", "/tmp/x"]
+REDIS_CREDENTIALS = "host=x\nport=6379\nuser=admin\npassword=p\n"
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["--rate", "0"], "--rate must be positive (got 0.0)"),
-    (["-X", "linger.ms"], "-X 'linger.ms': expected KEY=VALUE"),
+@pytest.mark.parametrize("extra,redis,message", [
+    (["--rate", "0"], REDIS_CREDENTIALS, "--rate must be positive (got 0.0)"),
+    (["-X", "linger.ms"], REDIS_CREDENTIALS, "-X 'linger.ms': expected KEY=VALUE"),
+    ([], "host=x\nport=6379\n", "missing user, password"),
+    (["--client-config", "/nonexistent/admin.properties"], REDIS_CREDENTIALS,
+     "cannot read Kafka client config /nonexistent/admin.properties"),
 ])
-def test_verifier_refuses_bad_arguments_by_name(extra: list[str], message: str,
+def test_verifier_refuses_bad_arguments_by_name(extra: list[str], redis: str, message: str, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "redis.properties").write_text(redis)
+    base = ["--bootstrap", "x:9092", "--redis-credentials", str(tmp_path / "redis.properties"), "--duration", "10",
+            "--fault-file", "/nonexistent", "--report-dir", str(tmp_path / "report")]
     with pytest.raises(SystemExit) as exc:
-        main(BASE_ARGS + extra)
+        main(base + extra)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
 

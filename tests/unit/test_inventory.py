@@ -1,4 +1,4 @@
-"""The shipped inventories follow shared/CONTRACTS.md, and the kafka role's preflight rejects
+"""The shipped inventories follow docs/contracts.md, and the kafka role's preflight rejects
 bad layouts with a message naming the problem."""
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def test_example_inventory_separates_controllers_from_brokers() -> None:
 def write_inventory(tmp_path: Path, controllers: dict[str, int], brokers: dict[str, int], **group_vars) -> Path:
     hosts = {h: {"kafka_node_id": i, "ansible_connection": "local", "ansible_host": "127.0.0.1"}
              for h, i in {**controllers, **brokers}.items()}
-    inv = {"all": {"vars": {"ansible_python_interpreter": "/usr/bin/python3", **group_vars},
+    secrets = {"pki_keystore_password": "unit-test-keystore", "rastro_kafka_passwords": {"admin": "unit-test-admin-password"}}
+    inv = {"all": {"vars": {"ansible_python_interpreter": "/usr/bin/python3", **secrets, **group_vars},
                    "children": {
                        "kafka_controller": {"hosts": {h: hosts[h] for h in controllers}},
                        "kafka_broker": {"hosts": {h: hosts[h] for h in brokers}}}}}
@@ -85,6 +86,10 @@ def test_good_layout_passes(tmp_path: Path) -> None:
      "kafka_broker_heartbeat_interval_ms (1000) must be positive and at most half of kafka_broker_session_timeout_ms (1000)"),
     ({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2, "c": 3}, {"kafka_controller_quorum_fetch_timeout_ms": 500},
      "kafka_controller_quorum_fetch_timeout_ms (500) must be above 500"),
+    ({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2, "c": 3}, {"rastro_kafka_passwords": {"admin": "short"}},
+     "kafka_admin_password too (16+ characters, length 5)"),
+    ({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2, "c": 3}, {"kafka_internal_port": 9092},
+     "kafka_internal_port (9092) differs from the client (9092)"),
 ])
 def test_bad_layouts_fail_with_a_clear_message(tmp_path: Path, controllers, brokers, extra, message) -> None:
     run = preflight(write_inventory(tmp_path, controllers, brokers, **extra))

@@ -16,7 +16,7 @@ import java.util.Iterator;
 import java.util.Set;
 import java.util.regex.Pattern;
 
-/** Parses and validates a record against the contract (shared/CONTRACTS.md). */
+/** Parses and validates a record against the contract (docs/contracts.md). */
 public final class UpdateParser {
   static final Set<String> FIELDS = Set.of("driver_id", "latitude", "longitude", "timestamp", "status");
   static final Set<String> STATUSES = Set.of("available", "busy", "offline");

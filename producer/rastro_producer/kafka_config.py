@@ -1,0 +1,52 @@
+"""Kafka client configuration files: the Java properties format that Kafka's own tools read, turned
+into librdkafka settings for confluent-kafka.
+
+The deploy writes one such file per principal (credentials/<inventory>/admin.properties and
+credentials/<inventory>/kafka/<principal>.properties on the controller, the producer's on its host).
+Each carries both dialects: librdkafka keys (sasl.username, ssl.ca.location, ...) and Java-only
+keys (sasl.jaas.config, ssl.truststore.*), which are dropped here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Union
+
+# Keys only Java clients understand; librdkafka refuses unknown properties.
+JAVA_ONLY_PREFIXES = ("ssl.truststore.", "ssl.keystore.type", "sasl.jaas.config", "ssl.key.password",
+                      "sasl.login.", "ssl.enabled.protocols")
+
+
+class ClientConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the file and the line."""
+
+
+def read_properties(path: Union[str, Path]) -> dict[str, str]:
+    """key=value lines of a Java properties file (comments and blank lines skipped)."""
+    props: dict[str, str] = {}
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ClientConfigError(f"cannot read Kafka client config {p}: {exc.strerror}") from None
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#!":
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ClientConfigError(f"{p}:{n}: expected key=value (got {line.split('=')[0][:40]!r})")
+        props[key.strip()] = value.strip()
+    return props
+
+
+def load(path: Union[str, Path]) -> dict[str, str]:
+    """librdkafka settings from a client config file; relative file paths are taken from its folder."""
+    props = read_properties(path)
+    conf = {k: v for k, v in props.items() if not k.startswith(JAVA_ONLY_PREFIXES)}
+    base = Path(path).resolve().parent
+    for key in ("ssl.ca.location", "ssl.certificate.location", "ssl.key.location", "ssl.keystore.location"):
+        if key in conf and not Path(conf[key]).is_absolute():
+            conf[key] = str(base / conf[key])
+    if "bootstrap.servers" not in conf:
+        raise ClientConfigError(f"{path}: no bootstrap.servers")
+    return conf

@@ -1,0 +1,250 @@
+"""Secure by default: every Kafka listener refuses plaintext and strangers, each principal is held to
+its ACLs, and no generated secret shows in `site.yml --diff`, in `ps` on any host or under artifacts/."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import socket
+import ssl
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from tests.lib.lab import CREDENTIALS, HOSTS, REPO, ansible_playbook, kafka_conf, recap, ssh
+
+KAFKA1 = HOSTS["kafka1"]
+# Kafka ports (docs/contracts.md): clients (SCRAM over TLS), KRaft controllers and brokers among
+# themselves (mutual TLS).
+CLIENT, CONTROLLER, INTERNAL = 9092, 9093, 9095
+
+
+def secrets() -> dict[str, str]:
+    """Every secret the lab generated (credentials/local/secrets/), and the SHA-256 form Redis keeps."""
+    out = {}
+    for f in sorted((CREDENTIALS / "secrets").iterdir()):
+        value = f.read_text().split()[0]
+        out[f.name] = value
+        out[f"sha256({f.name})"] = hashlib.sha256(value.encode()).hexdigest()
+    for key in sorted((CREDENTIALS / "pki").glob("*.key")):
+        # A line from the middle of each private key's PEM body.
+        body = [line for line in key.read_text().splitlines() if not line.startswith("-----")]
+        out[f"private key {key.name}"] = body[len(body) // 2]
+    assert len(out) >= 10, out.keys()
+    return out
+
+
+def leaked(text: str) -> list[str]:
+    return [name for name, value in secrets().items() if value and value in text]
+
+
+# --- transport: plaintext and strangers are refused -------------------------------------------
+
+def plaintext_answer(port: int, host: str = KAFKA1) -> bytes:
+    """What a listener answers a plaintext Kafka ApiVersions request with."""
+    request = (b"\x00\x12\x00\x00" + b"\x00\x00\x00\x01" + b"\x00\x04rstr")   # ApiVersions v0, correlation 1
+    with socket.create_connection((host, port), timeout=5) as s:
+        s.sendall(len(request).to_bytes(4, "big") + request)
+        s.settimeout(5)
+        try:
+            return s.recv(64)
+        except (socket.timeout, ConnectionResetError):
+            return b""
+
+
+@pytest.mark.parametrize("port", [CLIENT, CONTROLLER, INTERNAL])
+def test_plaintext_kafka_is_refused(port: int) -> None:
+    answer = plaintext_answer(port)
+    # A Kafka answer would start with a 4-byte length and the correlation id 1; a TLS listener sends
+    # an alert record (0x15) or closes.
+    assert answer[4:8] != b"\x00\x00\x00\x01", f"port {port} answered plaintext Kafka: {answer!r}"
+    assert answer == b"" or answer[:1] == b"\x15", f"port {port}: unexpected answer {answer!r}"
+
+
+def stranger_certificate(tmp: Path) -> tuple[Path, Path]:
+    """A key and a certificate from a CA that is not the deployment's, named like a node."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(name("kafka1")).issuer_name(name("rastro CA"))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("kafka1")]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    (tmp / "stranger.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    (tmp / "stranger.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return tmp / "stranger.crt", tmp / "stranger.key"
+
+
+def tls_exchange(port: int, cert: tuple[Path, Path] | None) -> str:
+    """'accepted' if the listener takes the TLS session and answers a Kafka request over it, else the error."""
+    ctx = ssl.create_default_context(cafile=str(CREDENTIALS / "ca.pem"))
+    if cert:
+        ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+    request = b"\x00\x12\x00\x00" + b"\x00\x00\x00\x01" + b"\x00\x04rstr"
+    try:
+        with socket.create_connection((KAFKA1, port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname=KAFKA1) as s:
+                s.sendall(len(request).to_bytes(4, "big") + request)
+                answer = s.recv(64)
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError, socket.timeout) as exc:
+        return f"refused: {exc}"
+    return "accepted" if answer[4:8] == b"\x00\x00\x00\x01" else f"refused: closed ({answer!r})"
+
+
+@pytest.mark.parametrize("port", [CONTROLLER, INTERNAL])
+def test_mutual_tls_listeners_refuse_foreign_and_missing_certificates(port: int, tmp_path: Path) -> None:
+    assert tls_exchange(port, stranger_certificate(tmp_path)).startswith("refused"), "foreign CA accepted"
+    assert tls_exchange(port, None).startswith("refused"), "no client certificate accepted"
+
+
+def test_client_listener_speaks_tls_with_the_deployment_ca() -> None:
+    # The TLS layer itself is open to any client (SCRAM authenticates it next): the handshake against
+    # credentials/local/ca.pem succeeds and the broker answers ApiVersions before authentication.
+    assert tls_exchange(CLIENT, None) == "accepted"
+
+
+# --- authentication ----------------------------------------------------------------------------
+
+def login_errors(conf: dict[str, Any]) -> list[str]:
+    errors: list[str] = []
+    p = Producer({**conf, "error_cb": lambda e: errors.append(f"{e.name()}: {e.str()}")})
+    try:
+        p.list_topics(timeout=8)
+    except KafkaException:
+        pass
+    p.poll(1)
+    return errors
+
+
+def test_wrong_scram_password_is_refused() -> None:
+    errors = login_errors(kafka_conf("producer", **{"sasl.password": "not-the-password"}))
+    assert any("_AUTHENTICATION" in e for e in errors), errors
+
+
+def test_right_scram_password_logs_in() -> None:
+    assert not login_errors(kafka_conf("producer")), "the producer's own credentials were refused"
+
+
+# --- authorization: each principal within its ACLs --------------------------------------------
+
+def produce_error(principal: str, topic: str) -> str | None:
+    result: list[Any] = []
+    p = Producer({**kafka_conf(principal), "acks": "all", "message.timeout.ms": 10000})
+    p.produce(topic, key=b"security-test", value=None, on_delivery=lambda err, msg: result.append(err))
+    p.flush(15)
+    assert result, f"no delivery report for {principal} → {topic}"
+    return result[0].name() if result[0] else None
+
+
+def read_error(principal: str, topic: str, group: str) -> str | None:
+    c = Consumer({**kafka_conf(principal), "group.id": group, "enable.auto.commit": False})
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        for _ in range(10):
+            m = c.poll(1.0)
+            if m is not None and m.error():
+                return m.error().name()
+            if m is not None:
+                return None
+        return None
+    finally:
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def scratch_topic() -> Iterator[str]:
+    name = f"security-{uuid.uuid4().hex[:6]}"
+    admin = AdminClient(kafka_conf())
+    admin.create_topics([NewTopic(name, 1, 3)])[name].result(30)
+    yield name
+    admin.delete_topics([name])[name].result(30)
+
+
+def test_producer_writes_driver_locations_and_nothing_else(scratch_topic: str) -> None:
+    assert produce_error("producer", "driver-locations") is None
+    assert produce_error("producer", scratch_topic) == "TOPIC_AUTHORIZATION_FAILED"
+    assert read_error("producer", "driver-locations", "security-producer") in (
+        "TOPIC_AUTHORIZATION_FAILED", "GROUP_AUTHORIZATION_FAILED")
+
+
+def test_producer_cannot_create_topics() -> None:
+    name = f"security-create-{uuid.uuid4().hex[:6]}"
+    fut = AdminClient(kafka_conf("producer")).create_topics([NewTopic(name, 1, 3)])[name]
+    with pytest.raises(KafkaException) as exc:
+        fut.result(30)
+    assert exc.value.args[0].code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED)
+
+
+def test_exporter_cannot_write() -> None:
+    assert produce_error("exporter", "driver-locations") == "TOPIC_AUTHORIZATION_FAILED"
+
+
+def test_connect_principal_cannot_write_driver_locations_but_reads_it() -> None:
+    assert produce_error("connect", "driver-locations") == "TOPIC_AUTHORIZATION_FAILED"
+    assert read_error("connect", "driver-locations", f"connect-security-{uuid.uuid4().hex[:6]}") is None
+
+
+def test_chaos_verifier_cannot_touch_other_topics(scratch_topic: str) -> None:
+    assert produce_error("chaos-verifier", scratch_topic) == "TOPIC_AUTHORIZATION_FAILED"
+
+
+def test_acls_are_declared_as_code() -> None:
+    out = ssh("kafka1", f"kafka-acls --command-config /etc/kafka/tools.properties --bootstrap-server {KAFKA1}:9095 "
+                        "--list --principal User:producer").stdout
+    assert "operation=WRITE" in out and "name=driver-locations" in out, out
+    assert "operation=READ" not in out, out
+
+
+# --- no secret shown -----------------------------------------------------------------------------
+
+def test_no_secret_in_any_process_command_line() -> None:
+    for host in HOSTS:
+        ps = ssh(host, "ps -eo args --no-headers").stdout
+        assert not leaked(ps), f"{host}: secrets on a command line: {leaked(ps)}"
+
+
+# Files holding a secret, each rendered by a different task; site.yml --diff must rewrite them
+# without showing their content.
+SECRET_FILES = {
+    "kafka1": ["/etc/kafka/tools.properties", "/etc/rastro/producer-client.properties",
+               "/etc/kafka-connect/secrets.properties"],
+    "kafka2": ["/etc/redis/users.acl"],
+    "kafka3": ["/etc/rastro/exporter-client.properties", "/etc/rastro/exporter.env"],
+}
+
+
+def test_site_diff_shows_no_secret() -> None:
+    for host, files in SECRET_FILES.items():
+        ssh(host, " && ".join(f"echo '# changed by test_security' >> {f}" for f in files))
+    (CREDENTIALS / "admin.properties").write_text("# changed by test_security\n")
+    run = ansible_playbook("site.yml", "--diff")
+    (REPO / "artifacts" / "site-diff.log").write_text(run.stdout + run.stderr)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    changed = {h: c["changed"] for h, c in recap(run.stdout).items()}
+    assert all(changed.get(h) for h in SECRET_FILES), f"the altered files were not rewritten: {changed}"
+    assert not leaked(run.stdout + run.stderr), f"site.yml --diff printed {leaked(run.stdout + run.stderr)}"
+    assert "# changed by test_security" not in run.stdout, "a secret-holding file's diff was printed"
+    assert (CREDENTIALS / "admin.properties").read_text().startswith("# Kafka client configuration")
+
+
+def test_no_secret_under_artifacts() -> None:
+    found = {}
+    for f in (REPO / "artifacts").rglob("*"):
+        if f.is_file() and f.stat().st_size < 50_000_000:
+            hits = leaked(f.read_bytes().decode("utf-8", "replace"))
+            if hits:
+                found[str(f.relative_to(REPO))] = hits
+    assert not found, f"secrets in artifacts: {found}"
