@@ -77,16 +77,17 @@ unit: deps tools ## unit tests: Python (modules, producer, inventory checks) and
 molecule: lab ## every molecule scenario, in molecule's sequence
 	@for s in $(SCENARIOS); do tests/molecule_sequence.sh $$s; done
 
-integration: deps ## fresh lab → site.yml → assertions → idempotent re-run → chaos faults under load
+integration: deps ## fresh lab → site.yml --diff → assertions → idempotent re-run → chaos faults under load
 	@mkdir -p $(ARTIFACTS)
 	lab/lab.sh down
 	lab/lab.sh up
-	@start=$$(date +%s); ansible-playbook site.yml > $(ARTIFACTS)/site-first.log || { tail -60 $(ARTIFACTS)/site-first.log; exit 1; }; \
+	@start=$$(date +%s); ansible-playbook site.yml --diff > $(ARTIFACTS)/site-first.log || { tail -60 $(ARTIFACTS)/site-first.log; exit 1; }; \
 	  echo "first site.yml on fresh lab hosts: $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-first.time
 	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_cluster.py tests/integration/test_topics.py \
 	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py tests/integration/test_connector_module.py \
 	  tests/integration/test_monitoring.py \
-	  tests/integration/test_rolling_restart.py tests/integration/test_idempotence.py tests/integration/test_chaos.py
+	  tests/integration/test_rolling_restart.py tests/integration/test_security.py tests/integration/test_idempotence.py \
+	  tests/integration/test_chaos.py
 
 test: lint unit molecule integration ## the README's test command
 

@@ -83,14 +83,17 @@ class Sender:
         conf["bootstrap.servers"] = bootstrap_servers
         conf["error_cb"] = self._on_error
         self._conf = conf
-        self._resend: list[tuple[bytes, Optional[bytes]]] = []
+        # (sequence, key, value) of updates a dead instance did not deliver; re-sent in sequence order.
+        self._resend: list[tuple[int, bytes, Optional[bytes]]] = []
+        self._seq = 0
         self._recoveries: list[float] = []
         self.recoveries = 0
         self.producer = Producer(conf)
         # Delivery reports carry the generation of the producer instance that sent them, so a late
-        # report from a replaced instance is never mistaken for the current one's verdict.
+        # report from a replaced instance is never mistaken for the current one's verdict, and the
+        # update's sequence number: librdkafka reports purged updates in no guaranteed order (2.8
+        # reports a partition's newest queue before the batch already handed to its broker thread).
         self._generation = 0
-        self._deliver = partial(self._on_delivery, 0)
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
@@ -98,7 +101,7 @@ class Sender:
         elif err.code() == KafkaError._ALL_BROKERS_DOWN:
             print(f"warning: all brokers down ({err.str()}); retrying", file=sys.stderr)
 
-    def _on_delivery(self, generation: int, err: Optional[KafkaError], msg: Any) -> None:
+    def _on_delivery(self, generation: int, seq: int, err: Optional[KafkaError], msg: Any) -> None:
         if err is not None:
             if generation != self._generation:
                 # A replaced instance reporting after it was drained: its verdict does not count.
@@ -107,7 +110,7 @@ class Sender:
             if self.fatal or err.fatal() or err.code() in RESENDABLE:
                 # Not delivered because the producer instance died, not because Kafka refused the
                 # update: keep it, in order, for the replacement producer.
-                self._resend.append((msg.key(), msg.value()))
+                self._resend.append((seq, msg.key(), msg.value()))
                 return
             self.stats.failed += 1
             metrics.FAILED.labels(reason=err.name()).inc()
@@ -135,7 +138,9 @@ class Sender:
     def _enqueue(self, key: bytes, value: Optional[bytes]) -> None:
         while True:
             try:
-                self.producer.produce(self.topic, key=key, value=value, on_delivery=self._deliver)
+                self._seq += 1
+                self.producer.produce(self.topic, key=key, value=value,
+                                      on_delivery=partial(self._on_delivery, self._generation, self._seq))
                 return
             except BufferError:
                 # Local queue full: serve delivery reports until there is room.
@@ -163,10 +168,10 @@ class Sender:
     def _recover(self) -> None:
         """Replace a producer that hit a fatal error and re-send what it had not delivered.
 
-        The idempotent producer turns some broker-side surprises into a fatal error (librdkafka 2.0,
-        Debian 12's, does so for an out-of-order sequence after a leader change). The instance is then
-        unusable, but nothing it holds is lost: its undelivered updates are purged, collected in order
-        by _on_delivery and produced again by a new instance. An update whose acknowledgement was
+        The idempotent producer turns some broker-side surprises into a fatal error (librdkafka does
+        so for an out-of-order sequence after a leader change). The instance is then unusable, but
+        nothing it holds is lost: its undelivered updates are purged, collected by _on_delivery and
+        produced again by a new instance in their original order. An update whose acknowledgement was
         lost may be written twice; the sink's stale-write guard makes that harmless."""
         now = time.monotonic()
         self._recoveries = [t for t in self._recoveries if now - t < 60] + [now]
@@ -181,12 +186,11 @@ class Sender:
         old.flush(30)
         self.fatal = None
         self._generation += 1
-        self._deliver = partial(self._on_delivery, self._generation)
         self.recoveries += 1
         metrics.RECOVERIES.inc()
         self.producer = Producer(self._conf)
-        resend, self._resend = self._resend, []
-        for key, value in resend:
+        resend, self._resend = sorted(self._resend, key=lambda r: r[0]), []
+        for _, key, value in resend:
             self._enqueue(key, value)
 
     def flush(self, timeout: float) -> int:

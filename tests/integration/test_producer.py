@@ -24,7 +24,7 @@ from rastro_producer.partitioning import partition_for  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator, start_of  # noqa: E402
 
-from tests.lib.lab import BOOTSTRAP, HOSTS, kafka_conf, ssh, wait_until  # noqa: E402
+from tests.lib.lab import BOOTSTRAP, HOSTS, client_config_file, kafka_conf, ssh, wait_until  # noqa: E402
 
 UPDATES, DRIVERS, PARTITIONS = 100_000, 1_000, 12
 
@@ -164,7 +164,8 @@ def test_replay_reports_bad_lines_and_sends_the_rest(tmp_path: Path, topic: str)
     path = tmp_path / "updates.jsonl"
     path.write_text("\n".join(lines) + "\n")
     run = subprocess.run(["/usr/bin/python3", "-m", "rastro_producer", "replay", "--bootstrap-servers", BOOTSTRAP,
-                          "--topic", topic, str(path)], cwd=Path(__file__).resolve().parents[2] / "producer",
+                          "--client-config", str(client_config_file()), "--topic", topic, str(path)],
+                         cwd=Path(__file__).resolve().parents[2] / "producer",
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 3, run.stderr
     assert f"{path}:2: rejected: line: is not JSON" in run.stderr
