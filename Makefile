@@ -97,7 +97,7 @@ demo: deps lab ## fresh Debian machine → lab → deploy → cluster, producer 
 	@echo "== producer (kafka1:8000/metrics)"
 	@curl -s http://192.168.56.11:8000/metrics | grep -E '^rastro_producer_(messages_(sent|acknowledged)_total|queue_depth)'
 	@echo "== Kafka Connect"
-	@curl -s http://192.168.56.11:8083/connectors/redis-sink/status; echo
+	@$(PY) -c 'import json, sys; sys.path[:0] = ["producer", "."]; from tests.lib.connect import connector_status; print(json.dumps(connector_status("redis-sink")))'
 	@tests/redis_state.sh
 
 clean:

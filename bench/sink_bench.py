@@ -136,8 +136,7 @@ def sink_throughput(label: str, batch: int, topic: str, prefix: str, markers: di
         "redis.host": HOSTS["kafka2"], "redis.user": "connect",
         "redis.password": "${file:/etc/kafka-connect/secrets.properties:redis.password}",
         "redis.key.prefix": f"driver:{prefix}{label}:", "redis.geo.key": "drivers:geo",
-        "redis.batch.size": str(batch), "consumer.override.auto.offset.reset": "earliest",
-        "consumer.override.max.poll.records": "2000",
+        "redis.batch.size": str(batch),
     }
     baseline = r.dbsize()
     start = time.monotonic()

@@ -25,6 +25,15 @@ options:
     description: Base URL of any worker's REST API.
     type: str
     required: true
+  url_username:
+    description: User for the REST API's HTTP basic authentication.
+    type: str
+  url_password:
+    description: Its password.
+    type: str
+  ca_file:
+    description: CA bundle to check an C(https) URL's certificate against (default, the system's).
+    type: path
   connectors:
     description: The connectors, each C({name, config}) or C({name, state: absent}).
     type: list
@@ -66,7 +75,9 @@ status:
   type: dict
 """
 
+import base64
 import json
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -81,18 +92,23 @@ class ConnectError(Exception):
 
 
 class ConnectClient:
-    def __init__(self, base_url: str, timeout: float = 30) -> None:
+    def __init__(self, base_url: str, timeout: float = 30, username: Optional[str] = None,
+                 password: Optional[str] = None, ca_file: Optional[str] = None) -> None:
         self.base = base_url.rstrip("/")
         self.timeout = timeout
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if username:
+            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            self.headers["Authorization"] = f"Basic {token}"
+        self.context = ssl.create_default_context(cafile=ca_file) if self.base.startswith("https") else None
 
     def request(self, method: str, path: str, body: Optional[dict] = None, ok404: bool = False) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=self.headers)
         # A worker answers 409 while the group rebalances; that is worth waiting out.
         for attempt in range(30):
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                with urllib.request.urlopen(req, timeout=self.timeout, context=self.context) as resp:
                     raw = resp.read()
                     return json.loads(raw) if raw else None
             except urllib.error.HTTPError as exc:
@@ -225,7 +241,8 @@ def redact(config: Optional[dict]) -> Optional[dict]:
 
 def run(module: AnsibleModule) -> dict:
     p = module.params
-    client = ConnectClient(p["connect_url"])
+    client = ConnectClient(p["connect_url"], username=p["url_username"], password=p["url_password"],
+                           ca_file=p["ca_file"])
     current = {name: client.config(name) for name in client.names()}
     steps, actions = plan(current, p["connectors"], p["remove_undeclared"])
     restarts: list[str] = []
@@ -271,6 +288,9 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             connect_url=dict(type="str", required=True),
+            url_username=dict(type="str"),
+            url_password=dict(type="str", no_log=True),
+            ca_file=dict(type="path"),
             connectors=dict(type="list", elements="dict", required=True),
             remove_undeclared=dict(type="bool", default=False),
             restart_failed=dict(type="bool", default=True),

@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
-from tests.lib.lab import BOOTSTRAP, kafka_conf  # noqa: E402
+from tests.lib.lab import kafka_conf  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from tests.lib.lab import BOOTSTRAP, HOSTS, TOOLS, kafka_conf, ssh
+from tests.lib.lab import HOSTS, TOOLS, kafka_conf, ssh
 
 
 def test_three_brokers_registered(admin: AdminClient) -> None:

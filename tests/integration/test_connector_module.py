@@ -18,14 +18,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "producer"))
 
 from rastro_producer.sender import Sender  # noqa: E402
 
-from tests.lib.connect import connector_status, rest  # noqa: E402
-from tests.lib.lab import BOOTSTRAP, HOSTS, ansible_playbook, kafka_conf, ssh, wait_until  # noqa: E402
+from tests.lib.connect import base_url, connector_status, rest  # noqa: E402
+from tests.lib.lab import BOOTSTRAP, CREDENTIALS, HOSTS, ansible_playbook, kafka_conf, ssh, wait_until  # noqa: E402
 
 # A throw-away Redis on another port of kafka2: the connector under test writes there, never into
 # the pipeline's Redis, and "Redis is down" is simply "nothing listens on that port yet".
 PROBE_PORT = 6390
 PROBE_PASSWORD = "rastro-probe-pw"
-CONNECT = f"http://{HOSTS['kafka1']}:8083"
+# The module logs in with the REST credentials site.yml left; the play reads them itself, so the
+# password is in no file or argument of the test.
+REST_PROPS = str(CREDENTIALS / "connect-rest.properties")
+LOGIN = {"url_username": "{{ lookup('ansible.builtin.ini', 'user', type='properties', file='%s') }}" % REST_PROPS,
+         "url_password": "{{ lookup('ansible.builtin.ini', 'password', type='properties', file='%s') }}" % REST_PROPS,
+         "ca_file": str(CREDENTIALS / "ca.pem")}
 
 
 def task_states(name: str) -> list[str]:
@@ -41,7 +46,8 @@ def apply(tmp_path: Path, name: str, config: dict) -> tuple[dict, str]:
     """Run the module once through ansible-playbook; returns its result and the output."""
     play = [{"name": "Apply the probe connector", "hosts": "localhost", "connection": "local", "gather_facts": False,
              "tasks": [{"name": "Declare it", "kafka_connector": {
-                 "connect_url": CONNECT, "wait_timeout": 90, "connectors": [{"name": name, "config": config}]},
+                 "connect_url": base_url(), **LOGIN, "wait_timeout": 90,
+                 "connectors": [{"name": name, "config": config}]},
                  "register": "out"},
                  {"name": "Show it", "ansible.builtin.copy": {"content": "{{ out | to_json }}",
                                                                "dest": str(tmp_path / "result.json")}}]}]
@@ -63,7 +69,6 @@ def probe() -> Iterator[dict]:
         "value.converter": "org.apache.kafka.connect.converters.ByteArrayConverter",
         "redis.host": HOSTS["kafka2"], "redis.port": str(PROBE_PORT), "redis.user": "connect",
         "redis.password": PROBE_PASSWORD, "redis.max.retries": "0", "redis.retry.backoff.ms": "100",
-        "consumer.override.auto.offset.reset": "earliest",
     }
     yield {"topic": topic, "name": name, "config": config}
     rest("DELETE", f"/connectors/{name}")

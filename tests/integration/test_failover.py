@@ -5,7 +5,7 @@ from __future__ import annotations
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from tests.lib.lab import BOOTSTRAP, kafka_conf, ssh, wait_until
+from tests.lib.lab import kafka_conf, ssh, wait_until
 
 
 def under_replicated(admin: AdminClient) -> int:

@@ -15,7 +15,7 @@ import pytest
 import redis
 from confluent_kafka import Consumer, TopicPartition
 
-from tests.lib.lab import BOOTSTRAP, HOSTS, REPO, kafka_conf, redis_admin, ssh, wait_until
+from tests.lib.lab import HOSTS, REPO, kafka_conf, redis_admin, ssh, wait_until
 from tests.lib.prom import PROMETHEUS, api, firing_alerts, query, targets
 
 ARTIFACTS = REPO / "artifacts" / "monitoring"

@@ -1,12 +1,15 @@
-"""Secure by default: every Kafka listener refuses plaintext and strangers, each principal is held to
-its ACLs, and no generated secret shows in `site.yml --diff`, in `ps` on any host or under artifacts/."""
+"""Secure by default: every Kafka listener refuses plaintext and strangers, Connect's REST API needs
+HTTPS and a password, each principal is held to its ACLs, and no generated secret shows in `site.yml --diff`, in `ps` on any host or under artifacts/."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import socket
 import ssl
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -114,6 +117,38 @@ def test_client_listener_speaks_tls_with_the_deployment_ca() -> None:
     # The TLS layer itself is open to any client (SCRAM authenticates it next): the handshake against
     # credentials/local/ca.pem succeeds and the broker answers ApiVersions before authentication.
     assert tls_exchange(CLIENT, None) == "accepted"
+
+
+def test_plaintext_http_to_connect_is_refused() -> None:
+    with socket.create_connection((KAFKA1, 8083), timeout=5) as s:
+        s.sendall(b"GET /connectors HTTP/1.1\r\nHost: kafka1\r\n\r\n")
+        s.settimeout(5)
+        try:
+            answer = s.recv(64)
+        except (socket.timeout, ConnectionResetError):
+            answer = b""
+    assert not answer.startswith(b"HTTP/1.1 200"), f"Connect answered plaintext HTTP: {answer!r}"
+    assert b"[" not in answer, answer
+
+
+def connect_status(auth: str | None) -> int:
+    headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+    req = urllib.request.Request(f"https://{KAFKA1}:8083/connectors", headers=headers)
+    ctx = ssl.create_default_context(cafile=str(CREDENTIALS / "ca.pem"))
+    try:
+        with urllib.request.urlopen(req, timeout=15, context=ctx) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_connect_rest_needs_https_and_a_password() -> None:
+    from rastro_producer.kafka_config import read_properties
+    creds = read_properties(CREDENTIALS / "connect-rest.properties")
+    assert creds["url"].startswith("https://")
+    assert connect_status(None) == 401
+    assert connect_status(f"{creds['user']}:not-the-password") == 401
+    assert connect_status(f"{creds['user']}:{creds['password']}") == 200
 
 
 # --- authentication ----------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Iterator, Optional
@@ -20,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "producer"))
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator, start_of  # noqa: E402
 
-from tests.lib.connect import connector_status  # noqa: E402
+from tests.lib.connect import connector_status, rest  # noqa: E402
 from tests.lib.lab import BOOTSTRAP, HOSTS, kafka_conf, redis_admin, ssh, wait_until  # noqa: E402
 
 REDIS_HOST = HOSTS["kafka2"]
@@ -228,10 +227,7 @@ def test_killed_worker_loses_nothing(r: redis.Redis) -> None:
 def test_bad_connector_config_is_refused_by_the_rest_api() -> None:
     body = json.dumps({"name": "bad-sink", "connector.class": "io.rastro.connect.redis.RedisSinkConnector", "topics": TOPIC,
                        "redis.host": "", "redis.port": "70000", "redis.batch.size": "0"}).encode()
-    req = urllib.request.Request(f"http://{HOSTS['kafka1']}:8083/connector-plugins/RedisSinkConnector/config/validate",
-                                 data=body, method="PUT", headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        result = json.loads(resp.read())
+    result = rest("PUT", "/connector-plugins/RedisSinkConnector/config/validate", json.loads(body))
     errors = {c["value"]["name"]: c["value"]["errors"] for c in result["configs"] if c["value"]["errors"]}
     assert result["error_count"] == 3, errors
     assert "must not be empty" in errors["redis.host"][0]
