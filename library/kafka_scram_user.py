@@ -108,6 +108,7 @@ actions:
 import os
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from ansible.module_utils.basic import AnsibleModule
@@ -222,7 +223,8 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         after.setdefault(n, {})[p["mechanism"]] = p["iterations"]
     if (write or delete) and not module.check_mode:
         passwords = {u["name"]: u["password"] for u in p["users"]}
-        for name in write:
+
+        def write_one(name: str) -> None:
             fd, path = tempfile.mkstemp(prefix=".scram-", suffix=".properties")
             try:
                 with os.fdopen(fd, "w") as fh:  # mkstemp: mode 0600, owner only
@@ -231,9 +233,15 @@ def run(module: AnsibleModule) -> dict[str, Any]:
                 tool(["--alter", "--entity-type", "users", "--entity-name", name, "--add-config-file", path])
             finally:
                 os.unlink(path)
-        for name in delete:
+
+        def delete_one(name: str) -> None:
             tool(["--alter", "--entity-type", "users", "--entity-name", name,
                   "--delete-config", ",".join(sorted(current[name]))])
+
+        # Each kafka-configs run is a JVM start of a few seconds: two at a time.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(write_one, write))
+            list(pool.map(delete_one, delete))
     result: dict[str, Any] = {"changed": bool(write or delete), "actions": actions, "users": after}
     if module._diff:
         result["diff"] = {"before": {"users": current}, "after": {"users": after},

@@ -74,3 +74,46 @@ def test_bad_declarations_are_refused_by_field(entry: dict, message: str) -> Non
     with pytest.raises(ka.AclError) as exc:
         ka.expand([entry])
     assert message in str(exc.value)
+
+
+def test_bindings_sharing_operations_are_merged_over_principals_and_names() -> None:
+    desired = ka.expand([
+        {"principal": "User:producer", "resource_type": "cluster", "operations": ["IdempotentWrite"]},
+        {"principal": "User:bench", "resource_type": "cluster", "operations": ["IdempotentWrite"]},
+        {"principal": "User:connect", "resource_type": "topic", "name": "bench-sink-", "pattern": "prefixed",
+         "operations": ["Read", "Describe"]},
+        {"principal": "User:connect", "resource_type": "topic", "name": "restart-probe-", "pattern": "prefixed",
+         "operations": ["Read", "Describe"]},
+    ])
+    cmds = ka.commands(desired, "add")
+    assert cmds == [
+        ["--add", "--allow-principal", "User:bench", "--allow-principal", "User:producer", "--allow-host", "*",
+         "--operation", "IdempotentWrite", "--cluster", "--resource-pattern-type", "literal"],
+        ["--add", "--allow-principal", "User:connect", "--allow-host", "*", "--operation", "Describe",
+         "--operation", "Read", "--topic", "bench-sink-", "--topic", "restart-probe-",
+         "--resource-pattern-type", "prefixed"],
+    ]
+
+
+def test_merged_commands_cover_exactly_the_bindings() -> None:
+    # Every command's principals × names × operations is a subset of the bindings, and together they are all.
+    declared = ka.expand(PRODUCER + [
+        {"principal": "User:bench", "resource_type": "topic", "name": "driver-locations", "operations": ["Write", "Describe"]},
+        {"principal": "User:bench", "resource_type": "topic", "name": "bench-", "pattern": "prefixed",
+         "operations": ["Write", "Describe", "Create"]},
+        {"principal": "User:exporter", "resource_type": "topic", "name": "*", "operations": ["Describe"]},
+    ])
+    covered = set()
+    for cmd in ka.commands(declared, "add"):
+        principals = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--allow-principal"]
+        ops = [ka._norm_op(cmd[i + 1]) for i, a in enumerate(cmd) if a == "--operation"]
+        names = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--topic"] or ["kafka-cluster"]
+        rtype = "TOPIC" if "--topic" in cmd else "CLUSTER"
+        pattern = cmd[cmd.index("--resource-pattern-type") + 1].upper()
+        for p in principals:
+            for n in names:
+                for o in ops:
+                    b = ka.Binding(p, rtype, n, pattern, o, "ALLOW", "*")
+                    assert b in declared, b
+                    covered.add(b)
+    assert covered == declared
