@@ -220,6 +220,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--fault-file", required=True)
     ap.add_argument("--report-dir", required=True)
     ap.add_argument("--converge-timeout", type=float, default=300.0)
+    ap.add_argument("--wait-restore", type=float, default=0.0, metavar="SECONDS",
+                    help="after the load, wait up to this long for the fault file to record the restore")
     ap.add_argument("-X", dest="producer_config", action="append", default=[], metavar="KEY=VALUE",
                     help="librdkafka producer property over rastro's defaults (repeatable), e.g. -X linger.ms=5")
     args = ap.parse_args(argv)
@@ -254,6 +256,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     produced_until = time.time()
 
     fault = json.loads(Path(args.fault_file).read_text()) if Path(args.fault_file).exists() else {}
+    # On a loaded host chaos.yml can restore the fault after the load has ended: wait for it, so
+    # that the restore-relative measures are not lost.
+    wait_until = time.time() + args.wait_restore
+    while fault.get("injected") and not fault.get("restored") and time.time() < wait_until:
+        time.sleep(1)
+        fault = json.loads(Path(args.fault_file).read_text())
     injected, restored = fault.get("injected"), fault.get("restored")
 
     # Under-replicated partitions back to 0 after the restore: keep sampling until they are.
