@@ -24,6 +24,9 @@ KAFKA1 = HOSTS["kafka1"]
 # Kafka ports (docs/contracts.md): clients (SCRAM over TLS), KRaft controllers and brokers among
 # themselves (mutual TLS).
 CLIENT, CONTROLLER, INTERNAL = 9092, 9093, 9095
+# A Kafka ApiVersions v0 request, correlation id 1, length-framed; a Kafka answer echoes the id.
+_REQUEST = b"\x00\x12\x00\x00" + b"\x00\x00\x00\x01" + b"\x00\x04rstr"
+API_VERSIONS = len(_REQUEST).to_bytes(4, "big") + _REQUEST
 
 
 def secrets() -> dict[str, str]:
@@ -49,9 +52,8 @@ def leaked(text: str) -> list[str]:
 
 def plaintext_answer(port: int, host: str = KAFKA1) -> bytes:
     """What a listener answers a plaintext Kafka ApiVersions request with."""
-    request = (b"\x00\x12\x00\x00" + b"\x00\x00\x00\x01" + b"\x00\x04rstr")   # ApiVersions v0, correlation 1
     with socket.create_connection((host, port), timeout=5) as s:
-        s.sendall(len(request).to_bytes(4, "big") + request)
+        s.sendall(API_VERSIONS)
         s.settimeout(5)
         try:
             return s.recv(64)
@@ -96,11 +98,10 @@ def tls_exchange(port: int, cert: tuple[Path, Path] | None) -> str:
     ctx = ssl.create_default_context(cafile=str(CREDENTIALS / "ca.pem"))
     if cert:
         ctx.load_cert_chain(str(cert[0]), str(cert[1]))
-    request = b"\x00\x12\x00\x00" + b"\x00\x00\x00\x01" + b"\x00\x04rstr"
     try:
         with socket.create_connection((KAFKA1, port), timeout=5) as raw:
             with ctx.wrap_socket(raw, server_hostname=KAFKA1) as s:
-                s.sendall(len(request).to_bytes(4, "big") + request)
+                s.sendall(API_VERSIONS)
                 answer = s.recv(64)
     except (ssl.SSLError, ConnectionResetError, BrokenPipeError, socket.timeout) as exc:
         return f"refused: {exc}"

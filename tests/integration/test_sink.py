@@ -22,7 +22,6 @@ from rastro_producer.simulator import Simulator, start_of  # noqa: E402
 from tests.lib.connect import connector_status, rest  # noqa: E402
 from tests.lib.lab import BOOTSTRAP, HOSTS, kafka_conf, redis_admin, ssh, wait_until  # noqa: E402
 
-REDIS_HOST = HOSTS["kafka2"]
 TOPIC = "driver-locations"
 GROUP = "connect-redis-sink"
 RETRIABLE_COORDINATOR_ERRORS = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
