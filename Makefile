@@ -17,7 +17,7 @@ DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest
 
 LIBRDKAFKA_VERSION := $(shell cat librdkafka/version)
 
-.PHONY: librdkafka test-chaos chaos tools dashboards bench-sink bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -74,8 +74,16 @@ unit: deps tools ## unit tests: Python (modules, producer, inventory checks) and
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 	mvn -B -q -f redis-sink/pom.xml verify
 
-molecule: lab ## every molecule scenario, in molecule's sequence
-	@for s in $(SCENARIOS); do tests/molecule_sequence.sh $$s; done
+molecule: lab ## every molecule scenario in molecule's sequence, on one set of lab hosts created once for all
+	@$(MAKE) --no-print-directory molecule-create
+	@trap '$(MAKE) --no-print-directory molecule-destroy' EXIT; \
+	  for s in $(SCENARIOS); do tests/molecule_sequence.sh --shared-lab $$s; done
+
+molecule-create molecule-destroy: molecule-%:
+	@mkdir -p $(ARTIFACTS)/molecule
+	@echo "$$(date +%H:%M:%S) [molecule] $* (molecule/shared/$*.yml)"
+	@ansible-playbook -i inventories/local molecule/shared/$*.yml > $(ARTIFACTS)/molecule/$*.log 2>&1 || \
+	  { tail -40 $(ARTIFACTS)/molecule/$*.log; exit 1; }
 
 integration: deps ## fresh lab → site.yml --diff → assertions → idempotent re-run → chaos faults under load
 	@mkdir -p $(ARTIFACTS)

@@ -18,6 +18,9 @@ description:
     otherwise.
   - Restarts a declared connector's FAILED instance and FAILED tasks (only those) when
     I(restart_failed=true), so a task that died of an outage that is over does not block the run.
+  - With I(restart_failed=true), also restarts a connector instance whose status stays
+    C(UNASSIGNED) for I(unassigned_grace) seconds: after a worker is killed and the group
+    rebalances, Connect can leave that status behind for good while the tasks run.
   - Removes connectors that are not declared only when I(remove_undeclared=true).
   - Supports check mode and diff mode.
 options:
@@ -47,6 +50,12 @@ options:
     description: Restart FAILED connector instances and tasks of declared connectors before waiting.
     type: bool
     default: true
+  unassigned_grace:
+    description:
+      - Seconds a connector instance may show C(UNASSIGNED) (a rebalance in progress) before it is
+        restarted. Only with I(restart_failed=true).
+    type: int
+    default: 30
   wait_timeout:
     description: Seconds to wait for RUNNING.
     type: int
@@ -149,6 +158,10 @@ class ConnectClient:
         # onlyFailed keeps RUNNING tasks where they are (Connect 3.0+, KIP-745).
         self.request("POST", f"/connectors/{urllib.parse.quote(name)}/restart?includeTasks=true&onlyFailed=true")
 
+    def restart_connector(self, name: str) -> None:
+        # Without includeTasks: the connector instance only; its tasks keep running.
+        self.request("POST", f"/connectors/{urllib.parse.quote(name)}/restart")
+
     def delete(self, name: str) -> None:
         self.request("DELETE", f"/connectors/{urllib.parse.quote(name)}", ok404=True)
 
@@ -206,6 +219,21 @@ def failed_parts(status: Optional[dict]) -> list[str]:
     return parts + [f"task {t['id']}" for t in status.get("tasks", []) if t.get("state") == "FAILED"]
 
 
+def unassigned(status: Optional[dict]) -> bool:
+    return bool(status) and status.get("connector", {}).get("state") == "UNASSIGNED"
+
+
+def stays_unassigned(client: ConnectClient, name: str, grace: float) -> bool:
+    """True when the connector instance shows UNASSIGNED for `grace` seconds on end."""
+    deadline = time.monotonic() + grace
+    while True:
+        if not unassigned(client.status(name)):
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(1)
+
+
 def wait_running(client: ConnectClient, name: str, timeout: float, settle: float = 0) -> dict:
     """Until the connector and all its tasks are RUNNING. A FAILED state seen within `settle` seconds
     (a restart just asked for, not yet visible in the status) is not yet a verdict."""
@@ -246,16 +274,21 @@ def run(module: AnsibleModule) -> dict:
     current = {name: client.config(name) for name in client.names()}
     steps, actions = plan(current, p["connectors"], p["remove_undeclared"])
     restarts: list[str] = []
+    unassigned_restarts: list[str] = []
     if p["restart_failed"]:
         # A connector being created or updated gets fresh tasks anyway.
         touched = {name for _, name, _ in steps}
         for item in p["connectors"]:
             name = item["name"]
             if item.get("state", "present") == "present" and name in current and name not in touched:
-                parts = failed_parts(client.status(name))
+                status = client.status(name)
+                parts = failed_parts(status)
                 if parts:
                     restarts.append(name)
                     actions.append(f"restart failed {', '.join(parts)} of connector {name}")
+                elif unassigned(status) and stays_unassigned(client, name, p["unassigned_grace"]):
+                    unassigned_restarts.append(name)
+                    actions.append(f"restart connector {name}, UNASSIGNED for {p['unassigned_grace']}s")
     if not module.check_mode:
         for action, name, config in steps:
             if action == "delete":
@@ -265,13 +298,15 @@ def run(module: AnsibleModule) -> dict:
                 client.put(name, config)
         for name in restarts:
             client.restart_failed(name)
+        for name in unassigned_restarts:
+            client.restart_connector(name)
     status = {}
     if not module.check_mode:
         for item in p["connectors"]:
             if item.get("state", "present") == "present":
                 status[item["name"]] = wait_running(client, item["name"], p["wait_timeout"],
                                                     settle=15 if item["name"] in restarts else 0)
-    result: dict[str, Any] = {"changed": bool(steps or restarts), "actions": actions, "status": status}
+    result: dict[str, Any] = {"changed": bool(steps or restarts or unassigned_restarts), "actions": actions, "status": status}
     if module._diff:
         after = dict(current)
         for action, name, config in steps:
@@ -294,6 +329,7 @@ def main() -> None:
             connectors=dict(type="list", elements="dict", required=True),
             remove_undeclared=dict(type="bool", default=False),
             restart_failed=dict(type="bool", default=True),
+            unassigned_grace=dict(type="int", default=30),
             wait_timeout=dict(type="int", default=120),
         ),
         supports_check_mode=True,

@@ -279,18 +279,24 @@ class KafkaTopics:
         fut = self.admin.alter_configs([resource], request_timeout=self.timeout)
         self._result(fut[resource], f"alter configs of '{name}'")
 
-    def wait_visible(self, desired: TopicState) -> None:
-        # Metadata and configs reach the brokers a moment after CreateTopics returns.
+    def wait_applied(self, expected: TopicState) -> TopicState:
+        """Poll until the brokers show `expected`: its partitions and its configs.
+
+        Metadata and configs reach every broker a moment after the controller accepts a change, and a
+        describe goes to any broker: without the wait, a read right after a change (this module's own
+        diff, or the next task) can still see the old state."""
         deadline = time.monotonic() + self.timeout
+        cur: Optional[TopicState] = None
         while time.monotonic() < deadline:
             try:
-                cur = self.describe(desired.name)
+                cur = self.describe(expected.name)
             except TopicError:
                 cur = None
-            if cur is not None and cur.partitions >= desired.partitions:
-                return
-            time.sleep(0.5)
-        raise TopicError(f"topic '{desired.name}' did not appear in metadata within {self.timeout}s")
+            if cur is not None and cur.partitions >= expected.partitions and cur.configs == expected.configs:
+                return cur
+            time.sleep(0.2)
+        raise TopicError(f"topic '{expected.name}': the brokers did not show the change within {self.timeout}s "
+                         f"(last seen: {cur.as_dict() if cur else 'no such topic'})")
 
 
 def run(module: AnsibleModule) -> dict[str, Any]:
@@ -304,16 +310,15 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     if plan.changed and not module.check_mode:
         if plan.delete:
             kafka.delete(desired.name)
-        elif plan.create:
-            kafka.create(desired)
-            kafka.wait_visible(desired)
         else:
+            if plan.create:
+                kafka.create(desired)
             if plan.new_partitions:
                 kafka.add_partitions(desired.name, plan.new_partitions)
             if plan.set_configs is not None:
                 kafka.set_configs(desired.name, plan.set_configs)
-        if not plan.delete:
-            after = kafka.describe(desired.name) or after
+            assert after is not None
+            after = kafka.wait_applied(after)
 
     result: dict[str, Any] = {"changed": plan.changed, "actions": plan.actions}
     if after is not None:

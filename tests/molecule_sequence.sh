@@ -2,8 +2,13 @@
 # Runs a molecule scenario's playbooks in molecule's own sequence, for machines where molecule
 # itself is not installable: create → converge → idempotence (second converge must report
 # changed=0 on every host) → verify → destroy, with prepare after create where the scenario has one. destroy runs even when an earlier step fails.
+#   tests/molecule_sequence.sh SCENARIO             the whole sequence, on lab hosts of its own
+#   tests/molecule_sequence.sh --shared-lab SCENARIO  without create/destroy: on lab hosts an earlier
+#                                                     scenario left (make molecule creates them once)
 set -euo pipefail
-scenario=${1:?usage: $0 SCENARIO}
+shared_lab=false
+if [[ ${1:-} == --shared-lab ]]; then shared_lab=true; shift; fi
+scenario=${1:?usage: $0 [--shared-lab] SCENARIO}
 cd "$(dirname "$0")/.."
 dir=molecule/$scenario
 [[ -f $dir/molecule.yml ]] || { echo "no scenario $dir" >&2; exit 2; }
@@ -31,10 +36,11 @@ run() {  # run STEP PLAYBOOK
   step "$name ok in $((SECONDS - start)) s"
 }
 
-destroy() { run destroy "$(playbook destroy)" || true; }
-trap destroy EXIT
-
-run create "$(playbook create)"
+if ! $shared_lab; then
+  destroy() { run destroy "$(playbook destroy)" || true; }
+  trap destroy EXIT
+  run create "$(playbook create)"
+fi
 if prepare=$(playbook prepare 2>/dev/null); then run prepare "$prepare"; fi
 run converge "$(playbook converge)"
 run idempotence "$(playbook converge)"

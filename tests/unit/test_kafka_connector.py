@@ -67,3 +67,25 @@ def test_failed_parts_names_the_failed_connector_and_tasks_only() -> None:
     assert kc.failed_parts(dict(status, connector={"state": "FAILED"}, tasks=[])) == ["connector"]
     assert kc.failed_parts({"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "RUNNING"}]}) == []
     assert kc.failed_parts(None) == []
+
+
+class FakeStatusOnly:
+    """Only the status calls of ConnectClient, replaying a sequence of connector states."""
+
+    def __init__(self, states: list[str]) -> None:
+        self.states = states
+
+    def status(self, name: str) -> dict:
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return {"connector": {"state": state}, "tasks": [{"id": 0, "state": "RUNNING"}]}
+
+
+def test_a_connector_unassigned_past_the_grace_is_to_be_restarted() -> None:
+    assert kc.stays_unassigned(FakeStatusOnly(["UNASSIGNED"]), "redis-sink", 1.5) is True
+
+
+def test_a_rebalance_that_ends_within_the_grace_restarts_nothing() -> None:
+    assert kc.stays_unassigned(FakeStatusOnly(["UNASSIGNED", "RUNNING"]), "redis-sink", 30) is False
+    assert kc.stays_unassigned(FakeStatusOnly(["RUNNING"]), "redis-sink", 30) is False
+    assert kc.unassigned({"connector": {"state": "UNASSIGNED"}}) is True
+    assert kc.unassigned(None) is False
