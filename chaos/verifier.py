@@ -29,7 +29,7 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
 from rastro_producer.contract import serialize  # noqa: E402
-from rastro_producer.kafka_config import ClientConfigError, load, read_properties  # noqa: E402
+from rastro_producer.kafka_config import ClientConfigError, load, redis_connection  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator  # noqa: E402
 
@@ -228,12 +228,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         args.producer_config = parse_properties(args.producer_config)
         args.kafka = load(args.client_config) if args.client_config else {}
-        args.redis = read_properties(args.redis_credentials)
+        args.redis = redis_connection(args.redis_credentials)
     except (ValueError, ClientConfigError) as exc:
         ap.error(str(exc))
-    missing = [k for k in ("host", "port", "user", "password") if k not in args.redis]
-    if missing:
-        ap.error(f"--redis-credentials {args.redis_credentials}: missing {', '.join(missing)}")
     args.bootstrap = args.bootstrap or args.kafka.get("bootstrap.servers")
     if not args.bootstrap:
         ap.error("--bootstrap or a --client-config with bootstrap.servers is required")
@@ -284,8 +281,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     for a in sorted(run.acks, key=lambda a: (a.partition, a.offset)):
         u = json.loads(a.value)
         expected[u["driver_id"]] = u
-    r = redis.Redis(host=args.redis["host"], port=int(args.redis["port"]), username=args.redis["user"],
-                    password=args.redis["password"], decode_responses=True, socket_timeout=10)
+    r = redis.Redis(**args.redis, decode_responses=True, socket_timeout=10)
     log(f"waiting for Redis to hold the latest acknowledged update of {len(expected):,} drivers")
     converged_at = None
     bad: list[str] = list(expected)

@@ -10,12 +10,14 @@ creds=${RASTRO_CREDENTIALS:-credentials/local}/redis-admin.properties
 [[ -r $creds ]] || { echo "redis-state: $creds is missing: run ansible-playbook site.yml first" >&2; exit 2; }
 prop() { sed -n "s/^$1=//p" "$creds" | head -1; }
 host=$(prop host) port=$(prop port) user=$(prop user)
+tls=()
+[[ $(prop tls) == true ]] && tls=(--tls --cacert "$(dirname "$creds")/$(prop cafile)")
 REDISCLI_AUTH=$(prop password)
 export REDISCLI_AUTH
-cli() { redis-cli -h "$host" -p "$port" --user "$user" --no-auth-warning "$@"; }
+cli() { redis-cli -h "$host" -p "$port" --user "$user" --no-auth-warning "${tls[@]}" "$@"; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "== Redis at $host:$port (user $user)"
+echo "== Redis at $host:$port (user $user${tls:+, TLS})"
 cli --scan --pattern 'driver:*' | sort > "$tmp/keys"
 printf 'driver:* hashes:              %s\n' "$(wc -l < "$tmp/keys")"
 printf 'drivers:geo members:          %s\n' "$(cli ZCARD drivers:geo)"

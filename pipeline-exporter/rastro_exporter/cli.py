@@ -50,7 +50,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--client-config", default=os.environ.get("RASTRO_EXPORTER_CLIENT_CONFIG"), metavar="FILE",
                    help="librdkafka properties for Kafka: security protocol, SASL user and password, CA "
                         "(env RASTRO_EXPORTER_CLIENT_CONFIG)")
-    p.add_argument("--redis-url", help="redis://user@host:6379/0 of the driver state; omit to skip freshness")
+    p.add_argument("--redis-url", help="redis://user@host:6379/0 (rediss:// for TLS) of the driver state; omit to skip "
+                                       "freshness")
+    p.add_argument("--redis-ca-file", metavar="FILE", help="PEM CA that a rediss:// server's certificate is checked against")
     p.add_argument("--listen-address", default="0.0.0.0")
     p.add_argument("--port", type=port, default=9308)
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per Kafka or Redis call")
@@ -74,8 +76,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     REGISTRY.register(LagCollector(args.bootstrap_servers, args.timeout, args.exclude_topic, args.lag_interval, conf))
     if args.redis_url:
         # The password comes from the environment so that it does not show in `ps`.
+        tls = {"ssl_ca_certs": args.redis_ca_file} if args.redis_ca_file else {}
+        if args.redis_ca_file and not args.redis_url.startswith("rediss://"):
+            print(f"rastro-exporter: --redis-ca-file needs a rediss:// --redis-url (got {args.redis_url!r})", file=sys.stderr)
+            return 2
         client = redis.Redis.from_url(args.redis_url, password=os.environ.get("RASTRO_EXPORTER_REDIS_PASSWORD"),
-                                      decode_responses=True, socket_timeout=args.timeout)
+                                      decode_responses=True, socket_timeout=args.timeout, **tls)
         REGISTRY.register(FreshnessCollector(client, args.max_driver_keys))
     try:
         start_http_server(args.port, addr=args.listen_address)

@@ -50,3 +50,28 @@ def load(path: Union[str, Path]) -> dict[str, str]:
     if "bootstrap.servers" not in conf:
         raise ClientConfigError(f"{path}: no bootstrap.servers")
     return conf
+
+
+def redis_connection(path: Union[str, Path]) -> dict[str, object]:
+    """redis-py keyword arguments from a Redis credentials file (credentials/<inventory>/redis-admin.properties):
+    host, port, user, password, and with tls=true the CA file (relative to the file's directory)."""
+    p = Path(path)
+    props = read_properties(p)
+    missing = [k for k in ("host", "port", "user", "password") if k not in props]
+    if missing:
+        raise ClientConfigError(f"{p}: missing {', '.join(missing)}")
+    try:
+        port = int(props["port"])
+    except ValueError:
+        raise ClientConfigError(f"{p}: port must be a number (got {props['port']!r})") from None
+    kwargs: dict[str, object] = {"host": props["host"], "port": port, "username": props["user"],
+                                 "password": props["password"]}
+    tls = props.get("tls", "false").lower()
+    if tls not in ("true", "false"):
+        raise ClientConfigError(f"{p}: tls must be true or false (got {props['tls']!r})")
+    if tls == "true":
+        ca = p.parent / props.get("cafile", "ca.pem")
+        if not ca.is_file():
+            raise ClientConfigError(f"{p}: cafile {ca} is not a file")
+        kwargs.update(ssl=True, ssl_ca_certs=str(ca))
+    return kwargs

@@ -25,6 +25,8 @@ from tests.lib.lab import BOOTSTRAP, CREDENTIALS, HOSTS, ansible_playbook, kafka
 # the pipeline's Redis, and "Redis is down" is simply "nothing listens on that port yet".
 PROBE_PORT = 6390
 PROBE_PASSWORD = "rastro-probe-pw"
+# The host certificate roles/pki installs (docs/contracts.md).
+TLS_DIR = "/etc/rastro/tls"
 # The module logs in with the REST credentials site.yml left; the play reads them itself, so the
 # password is in no file or argument of the test.
 REST_PROPS = str(CREDENTIALS / "connect-rest.properties")
@@ -69,12 +71,13 @@ def probe() -> Iterator[dict]:
         "value.converter": "org.apache.kafka.connect.converters.ByteArrayConverter",
         "redis.host": HOSTS["kafka2"], "redis.port": str(PROBE_PORT), "redis.user": "connect",
         "redis.password": PROBE_PASSWORD, "redis.max.retries": "0", "redis.retry.backoff.ms": "100",
+        "redis.tls.enabled": "true", "redis.tls.ca.file": f"{TLS_DIR}/ca.pem",
     }
     yield {"topic": topic, "name": name, "config": config}
     rest("DELETE", f"/connectors/{name}")
     admin.delete_topics([topic])[topic].result(30)
-    ssh("kafka2", f"redis-cli -p {PROBE_PORT} -h {HOSTS['kafka2']} --user connect --pass {PROBE_PASSWORD} "
-                  "--no-auth-warning shutdown nosave", check=False)
+    ssh("kafka2", f"REDISCLI_AUTH={PROBE_PASSWORD} redis-cli -p {PROBE_PORT} -h {HOSTS['kafka2']} --user connect "
+                  f"--tls --cacert {TLS_DIR}/ca.pem --no-auth-warning shutdown nosave", check=False)
 
 
 def test_a_task_failed_in_an_outage_is_restarted_by_the_next_run(probe: dict, tmp_path: Path) -> None:
@@ -91,7 +94,10 @@ def test_a_task_failed_in_an_outage_is_restarted_by_the_next_run(probe: dict, tm
 
     # The outage ends.
     # Config on stdin: redis-server's command line cannot carry an ACL rule with spaces.
-    conf = [f"port {PROBE_PORT}", f"bind {HOSTS['kafka2']}", "daemonize yes", 'save ""', "appendonly no",
+    # TLS like the real one, with kafka2's own certificate.
+    conf = ["port 0", f"tls-port {PROBE_PORT}", f"tls-cert-file {TLS_DIR}/host.crt", f"tls-key-file {TLS_DIR}/host.key",
+            f"tls-ca-cert-file {TLS_DIR}/ca.pem", "tls-auth-clients no",
+            f"bind {HOSTS['kafka2']}", "daemonize yes", 'save ""', "appendonly no",
             "user default off", f"user connect on >{PROBE_PASSWORD} ~* &* +@all"]
     ssh("kafka2", "printf '%s\\n' " + " ".join(f"'{line}'" for line in conf) + " | redis-server -")
     wait_until(lambda: ssh("kafka2", f"ss -ltn | grep -q ':{PROBE_PORT} '", check=False).returncode == 0, 20,
@@ -102,7 +108,7 @@ def test_a_task_failed_in_an_outage_is_restarted_by_the_next_run(probe: dict, tm
     assert result["actions"] == [f"restart failed task 0 of connector {probe['name']}"], result
     assert [t["state"] for t in result["status"][probe["name"]]["tasks"]] == ["RUNNING"]
     r = redis.Redis(host=HOSTS["kafka2"], port=PROBE_PORT, username="connect", password=PROBE_PASSWORD,
-                    decode_responses=True)
+                    ssl=True, ssl_ca_certs=str(CREDENTIALS / "ca.pem"), decode_responses=True)
     wait_until(lambda: r.hget("driver:probe-1", "timestamp") == update["timestamp"], 60,
                what="the restarted task to write the update")
     got = r.hgetall("driver:probe-1")

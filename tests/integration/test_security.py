@@ -1,5 +1,5 @@
 """Secure by default: every Kafka listener refuses plaintext and strangers, Connect's REST API needs
-HTTPS and a password, each principal is held to its ACLs, and no generated secret shows in `site.yml --diff`, in `ps` on any host or under artifacts/."""
+HTTPS and a password, Redis speaks TLS only and takes only its ACL users, each principal is held to its ACLs, and no generated secret shows in `site.yml --diff`, in `ps` on any host or under artifacts/."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.lib.lab import CREDENTIALS, HOSTS, REPO, kafka_conf, ssh
+import redis
+
+from tests.lib.lab import CREDENTIALS, HOSTS, REPO, kafka_conf, redis_admin, ssh
 
 KAFKA1 = HOSTS["kafka1"]
 # Kafka ports (docs/contracts.md): clients (SCRAM over TLS), KRaft controllers and brokers among
@@ -130,6 +132,42 @@ def test_plaintext_http_to_connect_is_refused() -> None:
             answer = b""
     assert not answer.startswith(b"HTTP/1.1 200"), f"Connect answered plaintext HTTP: {answer!r}"
     assert b"[" not in answer, answer
+
+
+def test_plaintext_redis_is_refused() -> None:
+    conn = redis_admin()
+    with socket.create_connection((conn["host"], conn["port"]), timeout=5) as s:
+        s.sendall(b"*1\r\n$4\r\nPING\r\n")
+        s.settimeout(5)
+        try:
+            answer = s.recv(64)
+        except (socket.timeout, ConnectionResetError):
+            answer = b""
+    # Plain RESP would answer +PONG or -NOAUTH; a TLS-only port answers nothing a client could read.
+    assert not answer.startswith((b"+", b"-")), f"Redis answered plaintext RESP: {answer!r}"
+
+
+def redis_login_error(**over: Any) -> str | None:
+    conn = {**redis_admin(), **over}
+    try:
+        redis.Redis(**conn, socket_timeout=5).ping()
+    except (redis.RedisError, OSError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def test_redis_over_tls_needs_a_user_and_its_password() -> None:
+    assert redis_login_error() is None
+    assert redis_login_error(username=None, password=None) is not None, "no credentials accepted"
+    assert "WRONGPASS" in (redis_login_error(password="not-the-password") or ""), "a wrong password accepted"
+    # The default user is off, whatever password is offered for it.
+    assert redis_login_error(username="default") is not None, "the default user is on"
+
+
+def test_redis_refuses_a_server_certificate_check_against_another_ca(tmp_path: Path) -> None:
+    crt, _ = stranger_certificate(tmp_path)
+    error = redis_login_error(ssl_ca_certs=str(crt))
+    assert error is not None and "certificate verify failed" in error, error
 
 
 def connect_status(auth: str | None) -> int:

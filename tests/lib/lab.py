@@ -34,9 +34,8 @@ def kafka_conf(principal: str = "admin", **overrides: Any) -> dict[str, Any]:
 
 def redis_admin() -> dict[str, Any]:
     """redis-py keyword arguments for the Redis admin user, from credentials/<inventory>/redis-admin.properties."""
-    from rastro_producer.kafka_config import read_properties
-    p = read_properties(CREDENTIALS / "redis-admin.properties")
-    return {"host": p["host"], "port": int(p["port"]), "username": p["user"], "password": p["password"]}
+    from rastro_producer.kafka_config import redis_connection
+    return redis_connection(CREDENTIALS / "redis-admin.properties")
 SSH_KEY = os.environ.get("RASTRO_SSH_KEY", "/var/lib/rastro-lab/ssh/id_ed25519")
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rastro_producer import kafka_config
 from rastro_producer.kafka_config import ClientConfigError, load, read_properties
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,3 +63,26 @@ def test_producer_cli_refuses_a_missing_client_config() -> None:
                          cwd=REPO / "producer", capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert "cannot read Kafka client config /nonexistent/p.properties" in run.stderr
+
+
+def test_redis_credentials_with_tls_name_the_ca_next_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    f = tmp_path / "redis-admin.properties"
+    f.write_text("host=10.0.0.2\nport=6379\nuser=admin\npassword=p=w\ntls=true\ncafile=ca.pem\n")
+    assert kafka_config.redis_connection(f) == {"host": "10.0.0.2", "port": 6379, "username": "admin",
+                                                "password": "p=w", "ssl": True, "ssl_ca_certs": str(tmp_path / "ca.pem")}
+    f.write_text("host=10.0.0.2\nport=6379\nuser=admin\npassword=p\ntls=false\n")
+    assert "ssl" not in kafka_config.redis_connection(f)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("host=h\nport=6379\nuser=u\npassword=p\ntls=true\ncafile=nope.pem\n", "cafile .*nope.pem is not a file"),
+    ("host=h\nport=6379\nuser=u\npassword=p\ntls=yes\n", "tls must be true or false \\(got 'yes'\\)"),
+    ("host=h\nport=63a9\nuser=u\npassword=p\n", "port must be a number \\(got '63a9'\\)"),
+    ("host=h\nport=6379\n", "missing user, password"),
+])
+def test_bad_redis_credentials_are_refused_by_name(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "redis-admin.properties"
+    f.write_text(text)
+    with pytest.raises(kafka_config.ClientConfigError, match=message):
+        kafka_config.redis_connection(f)

@@ -1,5 +1,7 @@
 package io.rastro.connect.redis;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Map;
 import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.config.ConfigDef;
@@ -21,6 +23,8 @@ public final class RedisSinkConfig extends AbstractConfig {
   public static final String TIMEOUT_MS = "redis.timeout.ms";
   public static final String MAX_RETRIES = "redis.max.retries";
   public static final String RETRY_BACKOFF_MS = "redis.retry.backoff.ms";
+  public static final String TLS_ENABLED = "redis.tls.enabled";
+  public static final String TLS_CA_FILE = "redis.tls.ca.file";
 
   private static final ConfigDef.Validator NON_BLANK = (name, value) -> {
     if (value == null || value.toString().isBlank()) {
@@ -28,6 +32,13 @@ public final class RedisSinkConfig extends AbstractConfig {
     }
     if (value.toString().chars().anyMatch(Character::isWhitespace)) {
       throw new ConfigException(name, value, "must not contain whitespace");
+    }
+  };
+
+  private static final ConfigDef.Validator READABLE_OR_EMPTY = (name, value) -> {
+    String file = value == null ? "" : value.toString();
+    if (!file.isEmpty() && !Files.isReadable(Path.of(file))) {
+      throw new ConfigException(name, value, "is not a readable file");
     }
   };
 
@@ -49,7 +60,11 @@ public final class RedisSinkConfig extends AbstractConfig {
       .define(MAX_RETRIES, Type.INT, 30, Range.atLeast(0), Importance.MEDIUM,
           "Consecutive failed attempts to reach Redis before the task fails.")
       .define(RETRY_BACKOFF_MS, Type.LONG, 1000L, Range.between(10L, 600_000L), Importance.LOW,
-          "Wait before Connect redelivers a batch that Redis could not take.");
+          "Wait before Connect redelivers a batch that Redis could not take.")
+      .define(TLS_ENABLED, Type.BOOLEAN, false, Importance.HIGH,
+          "Connect to Redis over TLS; the server's certificate must name redis.host.")
+      .define(TLS_CA_FILE, Type.STRING, "", READABLE_OR_EMPTY, Importance.MEDIUM,
+          "PEM file of the CA certificates that sign Redis's certificate; empty for the JVM's trust store.");
 
   public RedisSinkConfig(Map<String, String> props) {
     super(CONFIG_DEF, props);
@@ -68,4 +83,6 @@ public final class RedisSinkConfig extends AbstractConfig {
   public int timeoutMs() { return getInt(TIMEOUT_MS); }
   public int maxRetries() { return getInt(MAX_RETRIES); }
   public long retryBackoffMs() { return getLong(RETRY_BACKOFF_MS); }
+  public boolean tlsEnabled() { return getBoolean(TLS_ENABLED); }
+  public String tlsCaFile() { return getString(TLS_CA_FILE); }
 }

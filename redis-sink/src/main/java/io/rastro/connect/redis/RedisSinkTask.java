@@ -41,14 +41,15 @@ public class RedisSinkTask extends SinkTask {
   public void start(Map<String, String> props) {
     config = new RedisSinkConfig(props);
     writer = new RedisWriter(config.host(), config.port(), config.user(), config.password(),
-        config.timeoutMs(), config.keyPrefix(), config.geoKey());
+        config.timeoutMs(), config.keyPrefix(), config.geoKey(),
+        config.tlsEnabled() ? RedisTls.socketFactory(config.tlsCaFile()) : null);
     try {
       reporter = context.errantRecordReporter();
     } catch (NoSuchMethodError | NoClassDefFoundError e) {
       reporter = null; // a Connect runtime older than 2.6
     }
-    log.info("rastro Redis sink task started: redis={} prefix={} geo={} batch={} dlq={}", writer.address(),
-        config.keyPrefix(), config.geoKey(), config.batchSize(), reporter != null);
+    log.info("rastro Redis sink task started: redis={} tls={} prefix={} geo={} batch={} dlq={}", writer.address(),
+        config.tlsEnabled(), config.keyPrefix(), config.geoKey(), config.batchSize(), reporter != null);
   }
 
   @Override

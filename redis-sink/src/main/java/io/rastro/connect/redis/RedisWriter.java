@@ -6,6 +6,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import javax.net.ssl.SSLSocketFactory;
 import redis.clients.jedis.DefaultJedisClientConfig;
 import redis.clients.jedis.HostAndPort;
 import redis.clients.jedis.Jedis;
@@ -39,6 +40,12 @@ public final class RedisWriter implements AutoCloseable {
 
   public RedisWriter(String host, int port, String user, String password, int timeoutMs,
                      String keyPrefix, String geoKey) {
+    this(host, port, user, password, timeoutMs, keyPrefix, geoKey, null);
+  }
+
+  /** With {@code tls} non-null, the connection is TLS through that factory and checks the host name. */
+  public RedisWriter(String host, int port, String user, String password, int timeoutMs,
+                     String keyPrefix, String geoKey, SSLSocketFactory tls) {
     this.address = new HostAndPort(host, port);
     DefaultJedisClientConfig.Builder b = DefaultJedisClientConfig.builder()
         .connectionTimeoutMillis(timeoutMs).socketTimeoutMillis(timeoutMs).clientName("rastro-redis-sink");
@@ -47,6 +54,9 @@ public final class RedisWriter implements AutoCloseable {
     }
     if (password != null && !password.isEmpty()) {
       b.password(password);
+    }
+    if (tls != null) {
+      b.ssl(true).sslSocketFactory(tls).sslParameters(RedisTls.verifyHostName());
     }
     this.clientConfig = b.build();
     this.keyPrefix = keyPrefix;

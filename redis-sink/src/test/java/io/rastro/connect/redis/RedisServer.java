@@ -17,12 +17,26 @@ final class RedisServer implements AutoCloseable {
   private final Path dir;
 
   RedisServer(String... extraArgs) throws IOException, InterruptedException {
+    this(null, extraArgs);
+  }
+
+  /**
+   * With {@code tls} non-null: TLS only (no plaintext port), with that directory's server.crt,
+   * server.key and ca.pem (see {@link TestCertificates}); clients need no certificate of their own.
+   */
+  RedisServer(Path tls, String... extraArgs) throws IOException, InterruptedException {
     this.port = freePort();
     this.dir = Files.createTempDirectory("rastro-redis-test");
     List<String> cmd = new ArrayList<>(List.of(
         System.getProperty("redis.server", "/usr/bin/redis-server"),
-        "--port", String.valueOf(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-        "--dir", dir.toString()));
+        "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir.toString()));
+    if (tls == null) {
+      cmd.addAll(List.of("--port", String.valueOf(port)));
+    } else {
+      cmd.addAll(List.of("--port", "0", "--tls-port", String.valueOf(port),
+          "--tls-cert-file", tls.resolve("server.crt").toString(), "--tls-key-file", tls.resolve("server.key").toString(),
+          "--tls-ca-cert-file", tls.resolve("ca.pem").toString(), "--tls-auth-clients", "no"));
+    }
     cmd.addAll(List.of(extraArgs));
     this.process = new ProcessBuilder(cmd).redirectErrorStream(true)
         .redirectOutput(dir.resolve("redis.log").toFile()).start();
