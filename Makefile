@@ -17,7 +17,7 @@ DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest
 
 LIBRDKAFKA_VERSION := $(shell cat librdkafka/version)
 
-.PHONY: molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -91,7 +91,7 @@ integration: deps ## fresh lab → site.yml --diff → assertions → idempotent
 	lab/lab.sh up
 	@start=$$(date +%s); ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks ansible-playbook site.yml --diff > $(ARTIFACTS)/site-first.log || { tail -60 $(ARTIFACTS)/site-first.log; exit 1; }; \
 	  echo "first site.yml on fresh lab hosts: $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-first.time
-	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_cluster.py tests/integration/test_topics.py \
+	$(PY) -m pytest -v --durations=25 -p no:cacheprovider tests/integration/test_cluster.py tests/integration/test_topics.py \
 	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py tests/integration/test_connector_module.py \
 	  tests/integration/test_monitoring.py \
 	  tests/integration/test_rolling_restart.py tests/integration/test_security.py tests/integration/test_idempotence.py \
@@ -120,6 +120,9 @@ redis-state: ## the drivers' state in Redis via redis-cli: counts, a sample, no 
 
 test-chaos: deps ## chaos.yml under 5,000 updates/s for stop, kill, isolate, connect-kill, redis-restart (needs a deployed lab)
 	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_chaos.py
+
+test-rotation: deps ## playbooks/rotate-certs.yml under 5,000 updates/s: new certificates everywhere, nothing lost (needs a deployed lab)
+	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_rotation.py
 
 chaos: ## break the cluster under load: make chaos FAULT=kill [TARGET=kafka2] [DURATION=60]
 	ansible-playbook chaos.yml -e fault=$(or $(FAULT),stop) -e duration=$(or $(DURATION),60) $(if $(TARGET),-e target=$(TARGET))

@@ -80,9 +80,19 @@ def produce(args: argparse.Namespace, run: Run, prefix: str) -> None:
     start = time.monotonic()
     sent = 0
     next_report = start + 10
+    next_fault_check = start
+    end_wall: Optional[float] = None
     while True:
         elapsed = time.monotonic() - start
         if elapsed >= args.duration:
+            break
+        if args.tail_after_restore is not None and time.monotonic() >= next_fault_check:
+            next_fault_check += 1
+            restored = read_fault(args.fault_file).get("restored")
+            if restored and end_wall is None:
+                end_wall = float(restored) + args.tail_after_restore
+                log(f"restore recorded; producing {args.tail_after_restore:.0f}s more")
+        if end_wall is not None and time.time() >= end_wall:
             break
         target = int(elapsed * args.rate)
         while sent < target:
@@ -98,6 +108,14 @@ def produce(args: argparse.Namespace, run: Run, prefix: str) -> None:
     remaining = sender.flush(180)
     run.failed = sender.stats.failed + remaining
     log(f"acknowledged {len(run.acks):,}, failed {sender.stats.failed}, unacknowledged {remaining}")
+
+
+def read_fault(path: str) -> dict[str, Any]:
+    """The fault file chaos.yml writes (empty before it does, or while it is being rewritten)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def read_back(args: argparse.Namespace, acks: list[Ack]) -> tuple[int, int, int]:
@@ -216,7 +234,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--rate", type=float, default=5000.0, help="updates per second")
     ap.add_argument("--drivers", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--duration", type=float, required=True, help="seconds of production")
+    ap.add_argument("--duration", type=float, required=True,
+                    help="seconds of production (with --tail-after-restore: at most this many)")
+    ap.add_argument("--tail-after-restore", type=float, default=None, metavar="SECONDS",
+                    help="stop producing this long after the fault file records the restore, for faults "
+                         "that end by themselves (a certificate renewal)")
     ap.add_argument("--fault-file", required=True)
     ap.add_argument("--report-dir", required=True)
     ap.add_argument("--converge-timeout", type=float, default=300.0)
@@ -235,6 +257,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not args.bootstrap:
         ap.error("--bootstrap or a --client-config with bootstrap.servers is required")
     args.kafka["bootstrap.servers"] = args.bootstrap
+    if args.tail_after_restore is not None and args.tail_after_restore < 0:
+        ap.error(f"--tail-after-restore must not be negative (got {args.tail_after_restore})")
     for name in ("rate", "duration", "drivers"):
         if getattr(args, name) <= 0:
             ap.error(f"--{name} must be positive (got {getattr(args, name)})")
@@ -252,13 +276,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     produce(args, run, prefix)
     produced_until = time.time()
 
-    fault = json.loads(Path(args.fault_file).read_text()) if Path(args.fault_file).exists() else {}
+    fault = read_fault(args.fault_file)
     # On a loaded host chaos.yml can restore the fault after the load has ended: wait for it, so
     # that the restore-relative measures are not lost.
     wait_until = time.time() + args.wait_restore
     while fault.get("injected") and not fault.get("restored") and time.time() < wait_until:
         time.sleep(1)
-        fault = json.loads(Path(args.fault_file).read_text())
+        fault = read_fault(args.fault_file)
     injected, restored = fault.get("injected"), fault.get("restored")
 
     # Under-replicated partitions back to 0 after the restore: keep sampling until they are.

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.lib.lab import REPO, ansible_playbook, newest_chaos_run, wait_until
-from tests.lib.prom import api
+from tests.lib.prom import api, urp_now
 
 SUMMARY = REPO / "artifacts" / "chaos" / "summary.json"
 
@@ -31,11 +31,6 @@ def fired(alert: str, instance: str, since: float, until: float) -> bool:
     window = int(until - since) + 1
     sel = f'alertname="{alert}", alertstate="firing"' + (f', instance="{instance}"' if instance else "")
     return bool(api("query", query=f"max_over_time(ALERTS{{{sel}}}[{window}s])", time=str(until))["result"])
-
-
-def urp_now() -> float:
-    r = api("query", query="sum(kafka_server_under_replicated_partitions)")["result"]
-    return float(r[0]["value"][1]) if r else -1
 
 
 @pytest.mark.parametrize("fault,target,duration,alerts", CASES, ids=[c[0] for c in CASES])

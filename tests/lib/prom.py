@@ -38,3 +38,9 @@ def firing_alerts() -> dict[str, list[dict[str, str]]]:
         if a["state"] == "firing":
             out.setdefault(a["labels"]["alertname"], []).append(a["labels"])
     return out
+
+
+def urp_now() -> float:
+    """Under-replicated partitions across the cluster now (-1: no data)."""
+    r = query("sum(kafka_server_under_replicated_partitions)")
+    return float(r[0]["value"][1]) if r else -1

@@ -48,6 +48,7 @@ REDIS_CREDENTIALS = "host=x\nport=6379\nuser=admin\npassword=p\n"
 
 @pytest.mark.parametrize("extra,redis,message", [
     (["--rate", "0"], REDIS_CREDENTIALS, "--rate must be positive (got 0.0)"),
+    (["--tail-after-restore", "-1"], REDIS_CREDENTIALS, "--tail-after-restore must not be negative (got -1.0)"),
     (["-X", "linger.ms"], REDIS_CREDENTIALS, "-X 'linger.ms': expected KEY=VALUE"),
     ([], "host=x\nport=6379\n", "missing user, password"),
     (["--client-config", "/nonexistent/admin.properties"], REDIS_CREDENTIALS,
