@@ -12,7 +12,8 @@ scenario=${1:?usage: $0 [--shared-lab] SCENARIO}
 cd "$(dirname "$0")/.."
 dir=molecule/$scenario
 [[ -f $dir/molecule.yml ]] || { echo "no scenario $dir" >&2; exit 2; }
-export ANSIBLE_CONFIG=$PWD/ansible.cfg ANSIBLE_NOCOLOR=1 MOLECULE_PROJECT_DIRECTORY=$PWD
+# Task times in every log (profile_tasks), to see where a scenario spends its time.
+export ANSIBLE_CONFIG=$PWD/ansible.cfg ANSIBLE_NOCOLOR=1 MOLECULE_PROJECT_DIRECTORY=$PWD ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
 inv=(-i inventories/local)
 log_dir=artifacts/molecule/$scenario
 mkdir -p "$log_dir"
