@@ -84,6 +84,7 @@ molecule-create molecule-destroy: molecule-%:
 	@echo "$$(date +%H:%M:%S) [molecule] $* (molecule/shared/$*.yml)"
 	@ansible-playbook -i inventories/local molecule/shared/$*.yml > $(ARTIFACTS)/molecule/$*.log 2>&1 || \
 	  { tail -40 $(ARTIFACTS)/molecule/$*.log; exit 1; }
+	@rm -f $(ARTIFACTS)/molecule/shared-lab-applied
 
 integration: deps ## fresh lab → site.yml --diff → assertions → idempotent re-run → chaos faults under load
 	@mkdir -p $(ARTIFACTS)
