@@ -224,14 +224,14 @@ def unassigned(status: Optional[dict]) -> bool:
 
 
 def stays_unassigned(client: ConnectClient, name: str, grace: float) -> bool:
-    """True when the connector instance shows UNASSIGNED for `grace` seconds on end."""
+    """For a connector instance just seen UNASSIGNED: True when it still is `grace` seconds on."""
     deadline = time.monotonic() + grace
     while True:
+        time.sleep(1)
         if not unassigned(client.status(name)):
             return False
         if time.monotonic() >= deadline:
             return True
-        time.sleep(1)
 
 
 def wait_running(client: ConnectClient, name: str, timeout: float, settle: float = 0) -> dict:

@@ -76,10 +76,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     REGISTRY.register(LagCollector(args.bootstrap_servers, args.timeout, args.exclude_topic, args.lag_interval, conf))
     if args.redis_url:
         # The password comes from the environment so that it does not show in `ps`.
-        tls = {"ssl_ca_certs": args.redis_ca_file} if args.redis_ca_file else {}
         if args.redis_ca_file and not args.redis_url.startswith("rediss://"):
             print(f"rastro-exporter: --redis-ca-file needs a rediss:// --redis-url (got {args.redis_url!r})", file=sys.stderr)
             return 2
+        tls = {"ssl_ca_certs": args.redis_ca_file} if args.redis_ca_file else {}
         client = redis.Redis.from_url(args.redis_url, password=os.environ.get("RASTRO_EXPORTER_REDIS_PASSWORD"),
                                       decode_responses=True, socket_timeout=args.timeout, **tls)
         REGISTRY.register(FreshnessCollector(client, args.max_driver_keys))

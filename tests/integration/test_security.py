@@ -52,10 +52,10 @@ def leaked(text: str) -> list[str]:
 
 # --- transport: plaintext and strangers are refused -------------------------------------------
 
-def plaintext_answer(port: int, host: str = KAFKA1) -> bytes:
-    """What a listener answers a plaintext Kafka ApiVersions request with."""
+def plaintext_answer(port: int, host: str = KAFKA1, request: bytes = API_VERSIONS) -> bytes:
+    """What a listener answers a plaintext request with (default: a Kafka ApiVersions request)."""
     with socket.create_connection((host, port), timeout=5) as s:
-        s.sendall(API_VERSIONS)
+        s.sendall(request)
         s.settimeout(5)
         try:
             return s.recv(64)
@@ -123,26 +123,14 @@ def test_client_listener_speaks_tls_with_the_deployment_ca() -> None:
 
 
 def test_plaintext_http_to_connect_is_refused() -> None:
-    with socket.create_connection((KAFKA1, 8083), timeout=5) as s:
-        s.sendall(b"GET /connectors HTTP/1.1\r\nHost: kafka1\r\n\r\n")
-        s.settimeout(5)
-        try:
-            answer = s.recv(64)
-        except (socket.timeout, ConnectionResetError):
-            answer = b""
+    answer = plaintext_answer(8083, request=b"GET /connectors HTTP/1.1\r\nHost: kafka1\r\n\r\n")
     assert not answer.startswith(b"HTTP/1.1 200"), f"Connect answered plaintext HTTP: {answer!r}"
     assert b"[" not in answer, answer
 
 
 def test_plaintext_redis_is_refused() -> None:
     conn = redis_admin()
-    with socket.create_connection((conn["host"], conn["port"]), timeout=5) as s:
-        s.sendall(b"*1\r\n$4\r\nPING\r\n")
-        s.settimeout(5)
-        try:
-            answer = s.recv(64)
-        except (socket.timeout, ConnectionResetError):
-            answer = b""
+    answer = plaintext_answer(conn["port"], host=conn["host"], request=b"*1\r\n$4\r\nPING\r\n")
     # Plain RESP would answer +PONG or -NOAUTH; a TLS-only port answers nothing a client could read.
     assert not answer.startswith((b"+", b"-")), f"Redis answered plaintext RESP: {answer!r}"
 
