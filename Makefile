@@ -104,7 +104,10 @@ demo: deps lab ## fresh Debian machine → lab → deploy → cluster, producer 
 	ansible-playbook site.yml
 	@$(PY) tests/cluster_status.py
 	@echo "== producer (kafka1:8000/metrics)"
-	@curl -s http://192.168.56.11:8000/metrics | grep -E '^rastro_producer_(messages_(sent|acknowledged)_total|queue_depth)'
+	@$(PY) -c 'import sys; sys.path[:0] = ["producer"]; from rastro_producer import monitoring; \
+	  m = monitoring.load("credentials/local/monitoring.properties"); \
+	  print(m.get(("https" if m.cafile else "http") + "://192.168.56.11:8000/metrics").decode())' \
+	  | grep -E '^rastro_producer_(messages_(sent|acknowledged)_total|queue_depth)'
 	@echo "== Kafka Connect"
 	@$(PY) -c 'import json, sys; sys.path[:0] = ["producer", "."]; from tests.lib.connect import connector_status; print(json.dumps(connector_status("redis-sink")))'
 	@tests/redis_state.sh

@@ -4,13 +4,11 @@ the fault window shaded."""
 
 from __future__ import annotations
 
-import json
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+from rastro_producer.monitoring import Monitoring
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -24,30 +22,25 @@ PANELS = [
 ]
 
 
-def query_range(prometheus: str, expr: str, start: float, end: float, step: float = 2.0) -> list[tuple[float, float]]:
-    url = f"{prometheus}/api/v1/query_range?" + urllib.parse.urlencode(
-        {"query": expr, "start": start, "end": end, "step": step})
+def query_range(mon: Monitoring, expr: str, start: float, end: float, step: float = 2.0) -> list[tuple[float, float]]:
     try:
-        with urllib.request.urlopen(url, timeout=20) as resp:
-            result = json.load(resp)["data"]["result"]
-    except OSError:
+        result = mon.prometheus("query_range", timeout=20, query=expr, start=start, end=end, step=step)["result"]
+    except (OSError, RuntimeError):
         return []
     return [(float(t), float(v)) for t, v in result[0]["values"]] if result else []
 
 
-def active_controller(prometheus: str, at: float) -> str | None:
+def active_controller(mon: Monitoring, at: float) -> str | None:
     """The instance that was the active KRaft controller at `at` (scraped just before), if known."""
-    url = f"{prometheus}/api/v1/query?" + urllib.parse.urlencode(
-        {"query": "max_over_time(kafka_controller_active_controller_count[15s]) == 1", "time": at})
     try:
-        with urllib.request.urlopen(url, timeout=20) as resp:
-            result = json.load(resp)["data"]["result"]
-    except OSError:
+        result = mon.prometheus("query", timeout=20, query="max_over_time(kafka_controller_active_controller_count[15s]) == 1",
+                                time=at)["result"]
+    except (OSError, RuntimeError):
         return None
     return result[0]["metric"].get("instance") if len(result) == 1 else None
 
 
-def draw(prometheus: str, report: dict[str, Any], acks_per_s: list[tuple[int, int]], out: Path) -> None:
+def draw(mon: Monitoring, report: dict[str, Any], acks_per_s: list[tuple[int, int]], out: Path) -> None:
     start = report["started"] - 20
     end = max(report["produced_until"], (report.get("restored") or 0)) + 40
     fig, axes = plt.subplots(len(PANELS) + 1, 1, figsize=(11, 13), sharex=True)
@@ -56,7 +49,7 @@ def draw(prometheus: str, report: dict[str, Any], acks_per_s: list[tuple[int, in
     ax.plot([rel(t) for t, _ in acks_per_s], [n for _, n in acks_per_s], color="tab:green", lw=1)
     ax.set_title(f"Verifier: acknowledged updates /s (target {report['rate']:.0f}/s, acks=all)", fontsize=10)
     for ax, (title, expr) in zip(axes[1:], PANELS):
-        pts = query_range(prometheus, expr, start, end)
+        pts = query_range(mon, expr, start, end)
         ax.plot([rel(t) for t, _ in pts], [v for _, v in pts], color="tab:blue", lw=1.2, drawstyle="steps-post")
         ax.set_title(title + ("" if pts else " — no data"), fontsize=10)
     for ax in axes:

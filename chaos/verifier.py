@@ -28,6 +28,7 @@ import redis  # noqa: E402
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
+from rastro_producer import monitoring  # noqa: E402
 from rastro_producer.contract import serialize  # noqa: E402
 from rastro_producer.kafka_config import ClientConfigError, load, redis_connection  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
@@ -230,7 +231,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--redis-credentials", required=True, metavar="FILE",
                     help="host, port, user and password of a Redis user that may read the driver keys, "
                          "e.g. credentials/local/redis-admin.properties")
-    ap.add_argument("--prometheus", default="", help="http://host:9090 for the timeline; empty: no PNG")
+    ap.add_argument("--monitoring-credentials", default="", metavar="FILE",
+                    help="Prometheus URL and credentials for the timeline, e.g. credentials/local/monitoring.properties; "
+                         "empty: no PNG")
     ap.add_argument("--rate", type=float, default=5000.0, help="updates per second")
     ap.add_argument("--drivers", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
@@ -251,6 +254,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         args.producer_config = parse_properties(args.producer_config)
         args.kafka = load(args.client_config) if args.client_config else {}
         args.redis = redis_connection(args.redis_credentials)
+        args.monitoring = monitoring.load(args.monitoring_credentials) if args.monitoring_credentials else None
     except (ValueError, ClientConfigError) as exc:
         ap.error(str(exc))
     args.bootstrap = args.bootstrap or args.kafka.get("bootstrap.servers")
@@ -344,19 +348,20 @@ def main(argv: Optional[list[str]] = None) -> int:
         "redis_converged_after_restore_s": round(converged_at - restored, 1) if converged_at and restored else None,
         "started": started, "injected": injected, "restored": restored, "produced_until": produced_until,
     }
-    if args.prometheus and injected:
+    mon = args.monitoring
+    if mon and injected:
         from chaos.timeline import active_controller
         # A broker that is also the active KRaft controller takes longer to replace: say which it was.
-        report["active_controller_before_fault"] = active_controller(args.prometheus, injected - 1)
+        report["active_controller_before_fault"] = active_controller(mon, injected - 1)
     (report_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     # Per-second series of our own producer for the timeline.
     acks_per_s: dict[int, int] = {}
     for a in run.acks:
         acks_per_s[int(a.at)] = acks_per_s.get(int(a.at), 0) + 1
     (report_dir / "series.json").write_text(json.dumps({"acks_per_s": sorted(acks_per_s.items()), "urp": run.urp}))
-    if args.prometheus:
+    if mon:
         from chaos.timeline import draw
-        draw(args.prometheus, report, sorted(acks_per_s.items()), report_dir / "timeline.png")
+        draw(mon, report, sorted(acks_per_s.items()), report_dir / "timeline.png")
     log("report: " + json.dumps({k: v for k, v in report.items() if k not in ("started", "injected", "restored", "produced_until")}))
     ok = missing == 0 and run.failed == 0 and converged_at is not None
     return 0 if ok else 1

@@ -127,8 +127,11 @@ Name=host0
 Address=${ADDR[$name]}/24
 Gateway=$GATEWAY
 NET
+    # The lab has no DNS: the controller gets a name too, or every reverse lookup of it (the JMX
+    # agents' HTTPS server makes one per connection) waits for the resolver to time out (10 s).
     {
       echo "127.0.0.1 localhost"
+      echo "$GATEWAY controller"
       for h in "${HOSTS[@]}"; do echo "${ADDR[$h]} $h"; done
     } > "$dir/etc/hosts"
     chroot "$dir" ssh-keygen -q -A

@@ -10,7 +10,8 @@ import threading
 from typing import Optional, Sequence
 
 import redis
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY
+from rastro_producer import metrics_http
 
 from rastro_exporter.freshness import FreshnessCollector
 from rastro_exporter.lag import LagCollector
@@ -55,6 +56,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--redis-ca-file", metavar="FILE", help="PEM CA that a rediss:// server's certificate is checked against")
     p.add_argument("--listen-address", default="0.0.0.0")
     p.add_argument("--port", type=port, default=9308)
+    p.add_argument("--tls-cert", metavar="PEM", help="serve the metrics over HTTPS with this certificate")
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    p.add_argument("--users-file", metavar="FILE",
+                   help="require HTTP basic authentication by these users (user:sha256:salt:hash lines)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per Kafka or Redis call")
     p.add_argument("--lag-interval", type=float, default=5.0,
                    help="seconds between lag refreshes in the background (0: query Kafka during each scrape)")
@@ -84,9 +89,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                       decode_responses=True, socket_timeout=args.timeout, **tls)
         REGISTRY.register(FreshnessCollector(client, args.max_driver_keys))
     try:
-        start_http_server(args.port, addr=args.listen_address)
+        metrics_http.serve(args.port, args.listen_address, REGISTRY, args.tls_cert, args.tls_key, args.users_file)
+    except ValueError as exc:
+        print(f"rastro-exporter: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
-        print(f"rastro-exporter: cannot listen on {args.listen_address}:{args.port}: {exc.strerror}", file=sys.stderr)
+        print(f"rastro-exporter: cannot serve on {args.listen_address}:{args.port}: {exc}", file=sys.stderr)
         return 1
     print(f"rastro-exporter: serving on {args.listen_address}:{args.port}", flush=True)
     stop = threading.Event()

@@ -64,7 +64,12 @@ def _finish(sender, args: argparse.Namespace, started: float) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     sim = Simulator(args.drivers, args.bbox, args.seed, args.interval, args.deactivate_rate)
     rate = args.rate if args.rate is not None else args.drivers / args.interval
-    metrics.serve(args.metrics_port)
+    try:
+        metrics.serve(args.metrics_port, tls_cert=args.metrics_tls_cert, tls_key=args.metrics_tls_key,
+                      users_file=args.metrics_users_file)
+    except (OSError, ValueError) as exc:
+        print(f"error: metrics endpoint on port {args.metrics_port}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     metrics.RATE.set(rate)
     metrics.DRIVERS.set(args.drivers)
     sender = _sender(args)
@@ -208,6 +213,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", type=_positive(float), default=0, help="seconds (0 = until stopped)")
     run.add_argument("--count", type=_positive(int), default=0, help="stop after this many updates (0 = no limit)")
     run.add_argument("--metrics-port", type=_positive(int), default=8000, help="0 disables the metrics endpoint")
+    run.add_argument("--metrics-tls-cert", metavar="PEM", help="serve the metrics over HTTPS with this certificate")
+    run.add_argument("--metrics-tls-key", metavar="PEM", help="the private key of --metrics-tls-cert")
+    run.add_argument("--metrics-users-file", metavar="FILE",
+                     help="require HTTP basic authentication by these users (user:sha256:salt:hash lines)")
     run.add_argument("--report-every", type=_positive(float), default=5.0)
     run.set_defaults(func=cmd_run)
 

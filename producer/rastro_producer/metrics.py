@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional
 
-from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge
+
+from . import metrics_http
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
@@ -61,6 +63,8 @@ RATE = Gauge("rastro_producer_target_rate", "Configured updates per second")
 DRIVERS = Gauge("rastro_producer_drivers", "Drivers simulated (what Redis should hold, less deactivated ones)")
 
 
-def serve(port: int, addr: str = "0.0.0.0") -> None:
+def serve(port: int, addr: str = "0.0.0.0", tls_cert: Optional[str] = None, tls_key: Optional[str] = None,
+          users_file: Optional[str] = None) -> None:
+    """The metrics endpoint (0: none); HTTPS and basic authentication as metrics_http.serve()."""
     if port:
-        start_http_server(port, addr=addr)
+        metrics_http.serve(port, addr, REGISTRY, tls_cert, tls_key, users_file)

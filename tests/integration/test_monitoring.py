@@ -8,7 +8,6 @@ import json
 import re
 import subprocess
 import time
-import urllib.request
 import uuid
 
 import pytest
@@ -16,10 +15,9 @@ import redis
 from confluent_kafka import Consumer, TopicPartition
 
 from tests.lib.lab import HOSTS, REPO, kafka_conf, redis_admin, ssh, wait_until
-from tests.lib.prom import PROMETHEUS, api, firing_alerts, query, targets
+from tests.lib.prom import api, firing_alerts, local_proxy, mon, query, targets
 
 ARTIFACTS = REPO / "artifacts" / "monitoring"
-ALERTMANAGER = f"http://{HOSTS['kafka3']}:9094"
 # Every host of each job in inventories/local (docs/contracts.md ports).
 EXPECTED_TARGETS = {("kafka", h) for h in HOSTS} | {("connect", h) for h in HOSTS} | {("node", h) for h in HOSTS} | {
     ("redis", "kafka2"), ("producer", "kafka1"), ("rastro-exporter", "kafka3"), ("prometheus", "kafka3"),
@@ -139,8 +137,7 @@ STAT = re.compile(r'<div class="stat (\w+)"><span class="v">([^<]*)</span>([^<]+
 
 def console_tiles() -> list[tuple[str, str, str]]:
     """(state, value, title) of every tile of the console, as Prometheus renders it now."""
-    with urllib.request.urlopen(f"{PROMETHEUS}/consoles/rastro.html", timeout=15) as resp:
-        html = resp.read().decode()
+    html = mon().get(f"{mon().prometheus_url}/consoles/rastro.html").decode()
     assert "error executing template" not in html
     return STAT.findall(html)
 
@@ -163,11 +160,13 @@ def test_console_dashboard_renders_in_chromium() -> None:
     png = ARTIFACTS / "console.png"
     png.unlink(missing_ok=True)
     # virtual-time-budget lets the graphs' query_range requests finish before the shot.
-    proc = subprocess.run(["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           "--enable-logging=stderr", "--v=0", "--window-size=1280,1400",
-                           "--virtual-time-budget=15000", f"--screenshot={png}",
-                           f"{PROMETHEUS}/consoles/rastro.html?range=15m"],
-                          capture_output=True, text=True, timeout=120)
+    # Through a loopback proxy that adds the credentials: chromium would take them on its command line only.
+    with local_proxy() as prometheus:
+        proc = subprocess.run(["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                               "--enable-logging=stderr", "--v=0", "--window-size=1280,1400",
+                               "--virtual-time-budget=15000", f"--screenshot={png}",
+                               f"{prometheus}/consoles/rastro.html?range=15m"],
+                              capture_output=True, text=True, timeout=120)
     assert png.exists() and png.stat().st_size > 40_000, proc.stderr[-2000:]
     js_errors = [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln and "Uncaught" in ln]
     assert not js_errors, js_errors
@@ -177,8 +176,8 @@ def test_console_dashboard_renders_in_chromium() -> None:
 
 
 def alertmanager_alerts() -> set[tuple[str, str]]:
-    with urllib.request.urlopen(f"{ALERTMANAGER}/api/v2/alerts?active=true", timeout=10) as resp:
-        return {(a["labels"]["alertname"], a["labels"].get("instance", "")) for a in json.load(resp)}
+    alerts = json.loads(mon().get(f"{mon().alertmanager_url}/api/v2/alerts?active=true", timeout=10))
+    return {(a["labels"]["alertname"], a["labels"].get("instance", "")) for a in alerts}
 
 
 def test_stopped_broker_fires_alerts_that_resolve_after_restart() -> None:

@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -25,6 +24,7 @@ from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator, start_of  # noqa: E402
 
 from tests.lib.lab import BOOTSTRAP, HOSTS, client_config_file, kafka_conf, ssh, wait_until  # noqa: E402
+from tests.lib.prom import mon  # noqa: E402
 
 UPDATES, DRIVERS, PARTITIONS = 100_000, 1_000, 12
 
@@ -117,8 +117,8 @@ def test_a_replaced_producer_resends_everything_it_had_not_delivered(topic: str)
 
 
 def metrics_text() -> str:
-    with urllib.request.urlopen(f"http://{HOSTS['kafka1']}:8000/metrics", timeout=10) as resp:
-        return resp.read().decode()
+    # As Prometheus reads it: HTTPS, basic authentication (credentials/<inventory>/monitoring.properties).
+    return mon().get(f"https://{HOSTS['kafka1']}:8000/metrics", timeout=10).decode()
 
 
 def metric(text: str, name: str) -> float:

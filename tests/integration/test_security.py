@@ -1,5 +1,5 @@
-"""Secure by default: every Kafka listener refuses plaintext and strangers, Connect's REST API needs
-HTTPS and a password, Redis speaks TLS only and takes only its ACL users, each principal is held to its ACLs, and no generated secret shows in `site.yml --diff`, in `ps` on any host or under artifacts/."""
+"""Secure by default: every Kafka listener refuses plaintext and strangers, Connect's REST API and
+every monitoring endpoint need HTTPS and a password (redis_exporter: a client certificate), Redis speaks TLS only and takes only its ACL users, each principal is held to its ACLs, and no generated secret shows in `site.yml --diff`, in `ps` on any host or under artifacts/."""
 
 from __future__ import annotations
 
@@ -176,6 +176,65 @@ def test_connect_rest_needs_https_and_a_password() -> None:
     assert connect_status(None) == 401
     assert connect_status(f"{creds['user']}:not-the-password") == 401
     assert connect_status(f"{creds['user']}:{creds['password']}") == 200
+
+
+# --- monitoring: every metrics endpoint, Prometheus and Alertmanager over HTTPS with a password --
+
+# (host, port) of every metrics endpoint and the monitoring UIs in inventories/local (docs/contracts.md).
+BASIC_AUTH_ENDPOINTS = [("kafka3", 9090), ("kafka3", 9094), ("kafka1", 8000), ("kafka3", 9308)] + [
+    (h, port) for h in HOSTS for port in (9100, 7071, 7072)]
+# redis_exporter has no basic authentication: it takes clients with a certificate of the CA.
+REDIS_EXPORTER = ("kafka2", 9121)
+
+
+def metrics_status(host: str, port: int, auth: str | None = None,
+                   cert: tuple[Path, Path] | None = None) -> int | str:
+    """The HTTP status of GET /metrics over HTTPS (checked against the deployment CA), or the TLS error."""
+    headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+    ctx = ssl.create_default_context(cafile=str(CREDENTIALS / "ca.pem"))
+    if cert:
+        ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+    path = "/-/healthy" if port in (9090, 9094) else "/metrics"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"https://{HOSTS[host]}:{port}{path}", headers=headers),
+                                    timeout=15, context=ctx) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, ssl.SSLError, ConnectionResetError) as exc:
+        return f"refused: {exc}"
+
+
+@pytest.mark.parametrize("host, port", BASIC_AUTH_ENDPOINTS + [REDIS_EXPORTER], ids=lambda v: str(v))
+def test_plaintext_http_to_monitoring_is_refused(host: str, port: int) -> None:
+    answer = plaintext_answer(port, host=HOSTS[host], request=f"GET /metrics HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+    # Go's TLS servers answer a plaintext request with "400 ... HTTP request to an HTTPS server"; the
+    # others send a TLS alert or close. None serves a page.
+    assert not answer.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200", b"HTTP/1.0 401", b"HTTP/1.1 401")), \
+        f"{host}:{port} answered plaintext HTTP: {answer!r}"
+
+
+@pytest.mark.parametrize("host, port", BASIC_AUTH_ENDPOINTS, ids=lambda v: str(v))
+def test_monitoring_endpoints_need_the_password(host: str, port: int) -> None:
+    from rastro_producer.kafka_config import read_properties
+    creds = read_properties(CREDENTIALS / "monitoring.properties")
+    user, password = creds["user"], creds["password"]
+    if port in (7071, 7072):
+        # The JMX agents take one user: Prometheus's (the lab's generated password).
+        user, password = "prometheus", (CREDENTIALS / "secrets" / "monitoring-prometheus").read_text().split()[0]
+    assert metrics_status(host, port) == 401
+    assert metrics_status(host, port, f"{user}:not-the-password") == 401
+    assert metrics_status(host, port, f"{user}:{password}") == 200
+
+
+def test_redis_exporter_takes_only_clients_with_a_certificate_of_the_ca(tmp_path: Path) -> None:
+    host, port = REDIS_EXPORTER
+    assert str(metrics_status(host, port)).startswith("refused"), "no client certificate accepted"
+    assert str(metrics_status(host, port, cert=stranger_certificate(tmp_path))).startswith("refused"), \
+        "a certificate of another CA accepted"
+    # Prometheus presents its host's certificate; the controller holds those it issued.
+    pki = CREDENTIALS / "pki"
+    assert metrics_status(host, port, cert=(pki / "kafka3.crt", pki / "kafka3.key")) == 200
 
 
 # --- authentication ----------------------------------------------------------------------------
