@@ -187,12 +187,38 @@ stop_host() {
   fi
   rm -f "$p"
   ip link del "vb-$name" 2>/dev/null || true
+  kill_leftovers "$name"
+}
+
+# Processes still rooted in a host's directory (a JVM that outlived a killed systemd-nspawn) keep
+# writing into it, and a removal then fails with "Directory not empty": kill them and wait.
+kill_leftovers() {
+  local dir pid left
+  dir=$(host_dir "$1")
+  for _ in $(seq 1 20); do
+    left=""
+    for pid in /proc/[0-9]*; do
+      [ "$(readlink "$pid/root" 2>/dev/null)" = "$dir" ] && { left="$left ${pid#/proc/}"; kill -KILL "${pid#/proc/}" 2>/dev/null; }
+    done
+    [ -z "$left" ] && return 0
+    sleep 0.5
+  done
+  log "$1: processes$left still run in $dir"
+}
+
+remove_host_dir() {
+  local dir; dir=$(host_dir "$1")
+  for _ in $(seq 1 10); do
+    rm -rf "$dir" 2>/dev/null && return 0
+    kill_leftovers "$1"; sleep 1
+  done
+  rm -rf "$dir"
 }
 
 cmd_down() {
   local h
   need_root
-  for h in "${HOSTS[@]}"; do stop_host "$h"; rm -rf "$(host_dir "$h")"; done
+  for h in "${HOSTS[@]}"; do stop_host "$h"; remove_host_dir "$h"; done
   log "lab hosts stopped and removed (base image and apt cache kept in $LAB_DIR)"
 }
 
