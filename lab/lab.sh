@@ -178,39 +178,45 @@ cmd_up() {
 }
 
 stop_host() {
-  local name=$1 p; p=$(pidfile "$name")
+  local name=$1 p tree; p=$(pidfile "$name")
   if host_running "$name"; then
     log "$name: stopping"
+    # The container's processes, taken now: once systemd-nspawn is gone they are no longer its children.
+    tree=$(descendants "$(cat "$p")")
     kill -TERM "$(cat "$p")" 2>/dev/null || true
     for _ in $(seq 1 30); do host_running "$name" || break; sleep 1; done
     host_running "$name" && kill -KILL "$(cat "$p")" 2>/dev/null || true
+    kill_all "$name" "$tree"
   fi
   rm -f "$p"
   ip link del "vb-$name" 2>/dev/null || true
-  kill_leftovers "$name"
 }
 
-# Processes still rooted in a host's directory (a JVM that outlived a killed systemd-nspawn) keep
-# writing into it, and a removal then fails with "Directory not empty": kill them and wait.
-kill_leftovers() {
-  local dir pid left
-  dir=$(host_dir "$1")
+descendants() {
+  local pid
+  for pid in $(ps -o pid= --ppid "$1" 2>/dev/null); do echo "$pid"; descendants "$pid"; done
+}
+
+# Processes that outlive a killed systemd-nspawn (a JVM) keep writing into the host's directory, and
+# its removal then fails with "Directory not empty": kill them and wait until they are gone.
+kill_all() {
+  local name=$1 pids=$2 pid left
   for _ in $(seq 1 20); do
     left=""
-    for pid in /proc/[0-9]*; do
-      [ "$(readlink "$pid/root" 2>/dev/null)" = "$dir" ] && { left="$left ${pid#/proc/}"; kill -KILL "${pid#/proc/}" 2>/dev/null; }
+    for pid in $pids; do
+      kill -0 "$pid" 2>/dev/null && { left="$left $pid"; kill -KILL "$pid" 2>/dev/null; }
     done
     [ -z "$left" ] && return 0
     sleep 0.5
   done
-  log "$1: processes$left still run in $dir"
+  log "$name: processes$left outlived the container"
 }
 
 remove_host_dir() {
   local dir; dir=$(host_dir "$1")
   for _ in $(seq 1 10); do
     rm -rf "$dir" 2>/dev/null && return 0
-    kill_leftovers "$1"; sleep 1
+    sleep 1
   done
   rm -rf "$dir"
 }
