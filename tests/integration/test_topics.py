@@ -32,7 +32,14 @@ def set_by_hand(admin: AdminClient, name: str, configs: dict[str, str]) -> None:
 
 
 def test_driver_locations_is_compacted_rf3_minisr2(admin: AdminClient) -> None:
-    topic = admin.list_topics("driver-locations", timeout=15).topics["driver-locations"]
+    def described():
+        return admin.list_topics("driver-locations", timeout=15).topics["driver-locations"]
+
+    # Right after the first deploy on a loaded 2-core controller a follower may still be catching up:
+    # every replica must be in sync within a minute.
+    wait_until(lambda: {len(p.isrs) for p in described().partitions.values()} == {3}, 60, interval=2,
+               what="every replica of driver-locations in sync")
+    topic = described()
     assert topic.error is None
     assert len(topic.partitions) == 12
     assert {len(p.replicas) for p in topic.partitions.values()} == {3}
