@@ -158,15 +158,24 @@ def test_redis_refuses_a_server_certificate_check_against_another_ca(tmp_path: P
     assert error is not None and "certificate verify failed" in error, error
 
 
-def connect_status(auth: str | None) -> int:
+def https_status(url: str, auth: str | None = None, cert: tuple[Path, Path] | None = None) -> int | str:
+    """The HTTP status of a GET over HTTPS (checked against the deployment CA, with basic auth
+    "user:password" and a client certificate if given), or the TLS error."""
     headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
-    req = urllib.request.Request(f"https://{KAFKA1}:8083/connectors", headers=headers)
     ctx = ssl.create_default_context(cafile=str(CREDENTIALS / "ca.pem"))
+    if cert:
+        ctx.load_cert_chain(str(cert[0]), str(cert[1]))
     try:
-        with urllib.request.urlopen(req, timeout=15, context=ctx) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=15, context=ctx) as resp:
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code
+    except (urllib.error.URLError, ssl.SSLError, ConnectionResetError) as exc:
+        return f"refused: {exc}"
+
+
+def connect_status(auth: str | None) -> int | str:
+    return https_status(f"https://{KAFKA1}:8083/connectors", auth)
 
 
 def test_connect_rest_needs_https_and_a_password() -> None:
@@ -189,20 +198,9 @@ REDIS_EXPORTER = ("kafka2", 9121)
 
 def metrics_status(host: str, port: int, auth: str | None = None,
                    cert: tuple[Path, Path] | None = None) -> int | str:
-    """The HTTP status of GET /metrics over HTTPS (checked against the deployment CA), or the TLS error."""
-    headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
-    ctx = ssl.create_default_context(cafile=str(CREDENTIALS / "ca.pem"))
-    if cert:
-        ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+    """https_status() of a metrics endpoint (Prometheus's and Alertmanager's health page)."""
     path = "/-/healthy" if port in (9090, 9094) else "/metrics"
-    try:
-        with urllib.request.urlopen(urllib.request.Request(f"https://{HOSTS[host]}:{port}{path}", headers=headers),
-                                    timeout=15, context=ctx) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (urllib.error.URLError, ssl.SSLError, ConnectionResetError) as exc:
-        return f"refused: {exc}"
+    return https_status(f"https://{HOSTS[host]}:{port}{path}", auth, cert)
 
 
 @pytest.mark.parametrize("host, port", BASIC_AUTH_ENDPOINTS + [REDIS_EXPORTER], ids=lambda v: str(v))
