@@ -74,7 +74,7 @@ unit: deps tools ## unit tests: Python (modules, producer, inventory checks) and
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 	mvn -B -q -f redis-sink/pom.xml verify
 
-molecule: lab ## every molecule scenario in molecule's sequence, on one set of lab hosts created once for all
+molecule: lab ## every molecule scenario in molecule's whole sequence, on one set of lab hosts created once for all (~20 min)
 	@$(MAKE) --no-print-directory molecule-create
 	@trap '$(MAKE) --no-print-directory molecule-destroy' EXIT; \
 	  for s in $(SCENARIOS); do tests/molecule_sequence.sh --shared-lab $$s; done
@@ -86,7 +86,7 @@ molecule-create molecule-destroy: molecule-%:
 	  { tail -40 $(ARTIFACTS)/molecule/$*.log; exit 1; }
 	@rm -f $(ARTIFACTS)/molecule/shared-lab-applied
 
-integration: deps ## fresh lab → site.yml --diff → assertions → idempotent re-run → chaos faults under load
+integration: deps ## fresh lab → site.yml --diff → assertions → idempotent re-run → molecule verifies → chaos faults under load
 	@mkdir -p $(ARTIFACTS)
 	lab/lab.sh down
 	lab/lab.sh up
@@ -96,9 +96,12 @@ integration: deps ## fresh lab → site.yml --diff → assertions → idempotent
 	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py tests/integration/test_connector_module.py \
 	  tests/integration/test_monitoring.py \
 	  tests/integration/test_rolling_restart.py tests/integration/test_security.py tests/integration/test_idempotence.py \
-	  tests/integration/test_chaos.py
+	  tests/integration/test_molecule_verify.py tests/integration/test_chaos.py
 
-test: lint unit molecule integration ## the README's test command
+# The molecule scenarios' whole sequence (a fresh converge and an idempotence run of each role on its
+# own, ~20 min) is `make molecule`, outside make test's 60 minutes; make test runs their verify
+# playbooks against the deployed lab (tests/integration/test_molecule_verify.py).
+test: lint unit integration ## the README's test command
 
 demo: deps lab ## fresh Debian machine → lab → deploy → cluster, producer and Redis state
 	ansible-playbook site.yml
