@@ -128,7 +128,7 @@ redis-state: ## the drivers' state in Redis via redis-cli: counts, a sample, no 
 test-chaos: deps ## chaos.yml under 5,000 updates/s for stop, kill, isolate, connect-kill, redis-restart (needs a deployed lab)
 	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_chaos.py
 
-test-rotation: deps ## playbooks/rotate-certs.yml under 5,000 updates/s: new certificates everywhere, nothing lost (needs a deployed lab)
+test-rotation: deps ## playbooks/rotate-certs.yml under load: certificate renewal (5,000 updates/s), then CA replacement (2,000 updates/s), nothing lost (needs a deployed lab)
 	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_rotation.py
 
 chaos: ## break the cluster under load: make chaos FAULT=kill [TARGET=kafka2] [DURATION=60]

@@ -1,7 +1,9 @@
-"""playbooks/rotate-certs.yml under load (chaos.yml -e fault=cert-renew): every host gets a new
-certificate from the same CA, every TLS endpoint serves it afterwards, and with 5,000 updates/s
-acks=all running throughout, no acknowledged update is lost, the producer sees no error and Redis
-ends equal to the latest acknowledged state."""
+"""playbooks/rotate-certs.yml under load. The renewal (chaos.yml -e fault=cert-renew): every host gets
+a new certificate from the same CA, every TLS endpoint serves it afterwards. The CA replacement
+(chaos.yml -e fault=ca-replace: the phases trust, leaves, drop): every endpoint then serves a
+certificate of the new CA, which alone is trusted, and a plain site.yml changes nothing. With acks=all
+load running throughout, no acknowledged update is lost, the producer sees no error and Redis ends
+equal to the latest acknowledged state."""
 
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ import json
 import socket
 import ssl
 import time
+from pathlib import Path
 
 from cryptography import x509
 
-from tests.lib.lab import CREDENTIALS, HOSTS, REPO, ansible_playbook, newest_chaos_run, wait_until
+from tests.lib.lab import CREDENTIALS, HOSTS, REPO, ansible_playbook, newest_chaos_run, recap, wait_until
 from tests.lib.prom import urp_now
 
 SUMMARY = REPO / "artifacts" / "chaos" / "summary.json"
@@ -22,9 +25,9 @@ ENDPOINTS = ([(h, 9092) for h in ("kafka1", "kafka2", "kafka3")] + [(h, 8083) fo
              + [("kafka2", 6379)])
 
 
-def served_certificate(host: str, port: int) -> x509.Certificate:
+def served_certificate(host: str, port: int, cafile: Path = CREDENTIALS / "ca.pem") -> x509.Certificate:
     """The certificate an endpoint presents, checked against the deployment's CA and the host's address."""
-    ctx = ssl.create_default_context(cafile=str(CREDENTIALS / "ca.pem"))
+    ctx = ssl.create_default_context(cafile=str(cafile))
     with socket.create_connection((HOSTS[host], port), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname=HOSTS[host]) as s:
             der = s.getpeercert(binary_form=True)
@@ -58,3 +61,55 @@ def test_certificate_renewal_under_load_loses_nothing() -> None:
     after = {e: served_certificate(*e).serial_number for e in ENDPOINTS}
     unchanged = [f"{h}:{p}" for (h, p) in ENDPOINTS if after[(h, p)] == before[(h, p)]]
     assert not unchanged, f"still the old certificate on {', '.join(unchanged)}"
+
+
+PKI = CREDENTIALS / "pki"
+CA_REPLACE_RATE = 2000  # updates/s: the three phases take three renewals' time, the verifier holds every ack
+
+
+def subject(cert: x509.Certificate) -> str:
+    return cert.subject.rfc4514_string()
+
+
+def test_ca_replacement_under_load_loses_nothing() -> None:
+    old_ca = subject(x509.load_pem_x509_certificate((PKI / "ca.pem").read_bytes()))
+    assert not (PKI / "ca-next.pem").exists(), "a CA replacement is already under way"
+    retired_before = set(PKI.glob("ca-retired-*.pem"))
+    wait_until(lambda: urp_now() == 0, 180, interval=3, what="a healthy cluster before the replacement")
+    started = time.time()
+    proc = ansible_playbook("chaos.yml", "-e", "fault=ca-replace", "-e", "duration=1", "-e", f"chaos_rate={CA_REPLACE_RATE}",
+                            timeout=5400)
+    run = newest_chaos_run("ca-replace", started)
+    assert run is not None, proc.stdout[-3000:]
+    report = json.loads((run / "report.json").read_text())
+    summary = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
+    summary["ca-replace"] = {k: report.get(k) for k in ("acknowledged", "lost", "duplicates", "failed",
+                                                        "unavailability_window_s", "p99_latency_during_fault_ms",
+                                                        "redis_converged_after_production_s")}
+    summary["ca-replace"].update(run=run.name, replacement_s=round(report["restored"] - report["injected"], 1))
+    SUMMARY.write_text(json.dumps(summary, indent=2) + "\n")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert (run / "rotate-certs.rc").read_text().strip() == "0", (run / "rotate-certs.log").read_text()[-4000:]
+
+    assert report["acknowledged"] >= 0.9 * CA_REPLACE_RATE * (report["restored"] - report["injected"]), report
+    assert report["lost"] == 0 and report["failed"] == 0, report
+    assert report["redis_converged"] and report["redis_mismatched_drivers"] == 0, report
+
+    # The new CA is the CA, the old one retired; what the controller hands out trusts the new one alone.
+    new_ca = subject(x509.load_pem_x509_certificate((PKI / "ca.pem").read_bytes()))
+    assert new_ca != old_ca and not (PKI / "ca-next.pem").exists()
+    assert len(set(PKI.glob("ca-retired-*.pem")) - retired_before) == 1
+    bundle = (CREDENTIALS / "ca.pem").read_text()
+    assert bundle.count("BEGIN CERTIFICATE") == 1, "credentials/<inventory>/ca.pem still holds more than the new CA"
+    # Every endpoint serves a certificate of the new CA, and verifies against it alone.
+    issuers = {f"{h}:{p}": subject_of_issuer(served_certificate(h, p, PKI / "ca.pem")) for (h, p) in ENDPOINTS}
+    assert set(issuers.values()) == {new_ca}, issuers
+
+    again = ansible_playbook("site.yml", timeout=1800)
+    assert again.returncode == 0, again.stdout[-4000:]
+    changed = {h: c["changed"] for h, c in recap(again.stdout).items() if c["changed"]}
+    assert not changed, f"site.yml after the replacement changed something: {changed}\n{again.stdout[-4000:]}"
+
+
+def subject_of_issuer(cert: x509.Certificate) -> str:
+    return cert.issuer.rfc4514_string()
