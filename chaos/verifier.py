@@ -247,12 +247,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--converge-timeout", type=float, default=300.0)
     ap.add_argument("--wait-restore", type=float, default=0.0, metavar="SECONDS",
                     help="after the load, wait up to this long for the fault file to record the restore")
+    ap.add_argument("--ca-location", metavar="FILE", default="",
+                    help="CA bundle every Kafka client of the verifier trusts, over the client config's "
+                         "ssl.ca.location (a CA replacement: the current and the next CA)")
     ap.add_argument("-X", dest="producer_config", action="append", default=[], metavar="KEY=VALUE",
                     help="librdkafka producer property over rastro's defaults (repeatable), e.g. -X linger.ms=5")
     args = ap.parse_args(argv)
     try:
         args.producer_config = parse_properties(args.producer_config)
         args.kafka = load(args.client_config) if args.client_config else {}
+        if args.ca_location:
+            if not Path(args.ca_location).is_file():
+                raise ValueError(f"--ca-location {args.ca_location}: not a file")
+            args.kafka["ssl.ca.location"] = args.ca_location
         args.redis = redis_connection(args.redis_credentials)
         args.monitoring = monitoring.load(args.monitoring_credentials) if args.monitoring_credentials else None
     except (ValueError, ClientConfigError) as exc:

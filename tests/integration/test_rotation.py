@@ -94,6 +94,8 @@ def test_ca_replacement_under_load_loses_nothing() -> None:
     assert report["acknowledged"] >= 0.9 * CA_REPLACE_RATE * (report["restored"] - report["injected"]), report
     assert report["lost"] == 0 and report["failed"] == 0, report
     assert report["redis_converged"] and report["redis_mismatched_drivers"] == 0, report
+    # The verifier's metadata client, too, kept reaching the brokers through all three phases.
+    assert report["urp_zero_after_restore_s"] is not None, report
 
     # The new CA is the CA, the old one retired; what the controller hands out trusts the new one alone.
     new_ca = subject(x509.load_pem_x509_certificate((PKI / "ca.pem").read_bytes()))

@@ -53,6 +53,7 @@ REDIS_CREDENTIALS = "host=x\nport=6379\nuser=admin\npassword=p\n"
     ([], "host=x\nport=6379\n", "missing user, password"),
     (["--client-config", "/nonexistent/admin.properties"], REDIS_CREDENTIALS,
      "cannot read Kafka client config /nonexistent/admin.properties"),
+    (["--ca-location", "/nonexistent/ca-bundle.pem"], REDIS_CREDENTIALS, "--ca-location /nonexistent/ca-bundle.pem: not a file"),
 ])
 def test_verifier_refuses_bad_arguments_by_name(extra: list[str], redis: str, message: str, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
