@@ -35,27 +35,35 @@ def served_certificate(host: str, port: int, cafile: Path = CREDENTIALS / "ca.pe
     return x509.load_der_x509_certificate(der)
 
 
-def test_certificate_renewal_under_load_loses_nothing() -> None:
-    before = {e: served_certificate(*e).serial_number for e in ENDPOINTS}
-    wait_until(lambda: urp_now() == 0, 180, interval=3, what="a healthy cluster before the renewal")
+def rotate_under_load(fault: str, rate: int, seconds_key: str, timeout: int) -> dict:
+    """chaos.yml's fault (cert-renew or ca-replace) at `rate` updates/s: its report, also summed up in
+    artifacts/chaos/summary.json; fails unless it succeeded and lost nothing."""
+    wait_until(lambda: urp_now() == 0, 180, interval=3, what=f"a healthy cluster before {fault}")
     started = time.time()
-    proc = ansible_playbook("chaos.yml", "-e", "fault=cert-renew", "-e", "duration=1", timeout=2700)
-    run = newest_chaos_run("cert-renew", started)
+    proc = ansible_playbook("chaos.yml", "-e", f"fault={fault}", "-e", "duration=1", "-e", f"chaos_rate={rate}",
+                            timeout=timeout)
+    run = newest_chaos_run(fault, started)
     assert run is not None, proc.stdout[-3000:]
     report = json.loads((run / "report.json").read_text())
     summary = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
-    summary["cert-renew"] = {k: report.get(k) for k in ("acknowledged", "lost", "duplicates", "failed",
-                                                        "unavailability_window_s", "p99_latency_during_fault_ms",
-                                                        "redis_converged_after_production_s")}
-    summary["cert-renew"].update(run=run.name, renewal_s=round(report["restored"] - report["injected"], 1))
+    summary[fault] = {k: report.get(k) for k in ("acknowledged", "lost", "duplicates", "failed",
+                                                 "unavailability_window_s", "p99_latency_during_fault_ms",
+                                                 "redis_converged_after_production_s")}
+    summary[fault].update({"run": run.name, seconds_key: round(report["restored"] - report["injected"], 1)})
     SUMMARY.write_text(json.dumps(summary, indent=2) + "\n")
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert (run / "rotate-certs.rc").read_text().strip() == "0", (run / "rotate-certs.log").read_text()[-4000:]
 
-    # The load ran through the whole renewal, and nothing it had acknowledged is missing.
-    assert report["acknowledged"] >= 0.9 * 5000 * (report["restored"] - report["injected"]), report
+    # The load ran through the whole rotation, and nothing it had acknowledged is missing.
+    assert report["acknowledged"] >= 0.9 * rate * (report["restored"] - report["injected"]), report
     assert report["lost"] == 0 and report["failed"] == 0, report
     assert report["redis_converged"] and report["redis_mismatched_drivers"] == 0, report
+    return report
+
+
+def test_certificate_renewal_under_load_loses_nothing() -> None:
+    before = {e: served_certificate(*e).serial_number for e in ENDPOINTS}
+    rotate_under_load("cert-renew", 5000, "renewal_s", timeout=2700)
 
     # Each endpoint now serves a new certificate, valid for its host and signed by the same CA.
     after = {e: served_certificate(*e).serial_number for e in ENDPOINTS}
@@ -75,25 +83,7 @@ def test_ca_replacement_under_load_loses_nothing() -> None:
     old_ca = subject(x509.load_pem_x509_certificate((PKI / "ca.pem").read_bytes()))
     assert not (PKI / "ca-next.pem").exists(), "a CA replacement is already under way"
     retired_before = set(PKI.glob("ca-retired-*.pem"))
-    wait_until(lambda: urp_now() == 0, 180, interval=3, what="a healthy cluster before the replacement")
-    started = time.time()
-    proc = ansible_playbook("chaos.yml", "-e", "fault=ca-replace", "-e", "duration=1", "-e", f"chaos_rate={CA_REPLACE_RATE}",
-                            timeout=5400)
-    run = newest_chaos_run("ca-replace", started)
-    assert run is not None, proc.stdout[-3000:]
-    report = json.loads((run / "report.json").read_text())
-    summary = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
-    summary["ca-replace"] = {k: report.get(k) for k in ("acknowledged", "lost", "duplicates", "failed",
-                                                        "unavailability_window_s", "p99_latency_during_fault_ms",
-                                                        "redis_converged_after_production_s")}
-    summary["ca-replace"].update(run=run.name, replacement_s=round(report["restored"] - report["injected"], 1))
-    SUMMARY.write_text(json.dumps(summary, indent=2) + "\n")
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    assert (run / "rotate-certs.rc").read_text().strip() == "0", (run / "rotate-certs.log").read_text()[-4000:]
-
-    assert report["acknowledged"] >= 0.9 * CA_REPLACE_RATE * (report["restored"] - report["injected"]), report
-    assert report["lost"] == 0 and report["failed"] == 0, report
-    assert report["redis_converged"] and report["redis_mismatched_drivers"] == 0, report
+    report = rotate_under_load("ca-replace", CA_REPLACE_RATE, "replacement_s", timeout=5400)
     # The verifier's metadata client, too, kept reaching the brokers through all three phases.
     assert report["urp_zero_after_restore_s"] is not None, report
 
@@ -104,14 +94,10 @@ def test_ca_replacement_under_load_loses_nothing() -> None:
     bundle = (CREDENTIALS / "ca.pem").read_text()
     assert bundle.count("BEGIN CERTIFICATE") == 1, "credentials/<inventory>/ca.pem still holds more than the new CA"
     # Every endpoint serves a certificate of the new CA, and verifies against it alone.
-    issuers = {f"{h}:{p}": subject_of_issuer(served_certificate(h, p, PKI / "ca.pem")) for (h, p) in ENDPOINTS}
+    issuers = {f"{h}:{p}": served_certificate(h, p, PKI / "ca.pem").issuer.rfc4514_string() for (h, p) in ENDPOINTS}
     assert set(issuers.values()) == {new_ca}, issuers
 
     again = ansible_playbook("site.yml", timeout=1800)
     assert again.returncode == 0, again.stdout[-4000:]
     changed = {h: c["changed"] for h, c in recap(again.stdout).items() if c["changed"]}
     assert not changed, f"site.yml after the replacement changed something: {changed}\n{again.stdout[-4000:]}"
-
-
-def subject_of_issuer(cert: x509.Certificate) -> str:
-    return cert.issuer.rfc4514_string()
