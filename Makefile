@@ -17,7 +17,7 @@ DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest
 
 LIBRDKAFKA_VERSION := $(shell cat librdkafka/version)
 
-.PHONY: test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-security bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -136,6 +136,10 @@ chaos: ## break the cluster under load: make chaos FAULT=kill [TARGET=kafka2] [D
 
 bench-sink: deps ## end-to-end freshness at 10k/s and sink throughput on the lab
 	$(PY) bench/sink_bench.py
+
+bench-security: deps ## TLS + SCRAM against plaintext on the same lab hosts: both benchmarks per mode, two fresh deployments (~35 min, leaves the lab secured)
+	@test -f kafka-dist/target/kafka-4.3.1/libs/kafka-tools-4.3.1.jar || $(MAKE) kafka-dist
+	$(PY) bench/security_bench.py
 
 bench-failover: deps ## produce window after a broker SIGKILL: Kafka's default timings vs rastro's (~25 min, deployed lab)
 	$(PY) bench/failover_bench.py

@@ -135,6 +135,9 @@ def sink_throughput(label: str, batch: int, topic: str, prefix: str, markers: di
         "value.converter": "org.apache.kafka.connect.converters.ByteArrayConverter",
         "redis.host": HOSTS["kafka2"], "redis.user": "connect",
         "redis.password": "${file:/etc/kafka-connect/secrets.properties:redis.password}",
+        # As the deployed redis-sink (files/connectors/redis-sink.json.j2): TLS when Redis has it.
+        "redis.tls.enabled": str(bool(REDIS.get("ssl"))).lower(),
+        "redis.tls.ca.file": "/etc/rastro/tls/ca.pem" if REDIS.get("ssl") else "",
         "redis.key.prefix": f"driver:{prefix}{label}:", "redis.geo.key": "drivers:geo",
         "redis.batch.size": str(batch),
     }
