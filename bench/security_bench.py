@@ -10,7 +10,7 @@ The lab is left deployed the default way (secured). Goals (issue 12): the secure
 least 85 % of the plaintext throughput, and freshness at 10,000 updates/s on the secured pipeline
 stays within p50 <= 50 ms and p99 <= 250 ms. Writes artifacts/bench/security.{json,csv,png} (each
 mode's own results under artifacts/bench/security/<mode>/) and prints the table with the ratios.
-Takes ~35 min: two fresh deployments and two rounds of both benchmarks.
+Each mode gets one untimed warm-up round first. Takes ~40 min: two fresh deployments, both benchmarks twice.
 """
 
 from __future__ import annotations
@@ -61,6 +61,11 @@ def measure(mode: str, out: Path) -> None:
     if protocol != expected:
         raise SystemExit(f"error: {mode}: {CREDENTIALS[mode]}/admin.properties has security.protocol={protocol!r}, "
                          f"expected {expected}")
+    # A freshly started cluster is cold (JIT, page cache, services still settling): measured right
+    # after its deploy, the secured one gave 18-29 % less than it did minutes later. One untimed
+    # round of the producer benchmark warms both modes alike.
+    run(f"{mode}: warm-up (not measured)", [PY, "bench/producer_bench.py", "--rounds", "1", "--out", str(mode_out / "warm-up")],
+        mode_out / "warm-up.log", env)
     run(f"{mode}: producer benchmark", [PY, "bench/producer_bench.py", "--out", str(mode_out)], mode_out / "producer.log", env)
     run(f"{mode}: sink benchmark", [PY, "bench/sink_bench.py", "--out", str(mode_out)], mode_out / "sink.log", env)
 
