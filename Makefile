@@ -86,7 +86,7 @@ molecule-create molecule-destroy: molecule-%:
 	  { tail -40 $(ARTIFACTS)/molecule/$*.log; exit 1; }
 	@rm -f $(ARTIFACTS)/molecule/shared-lab-applied
 
-integration: deps ## fresh lab → site.yml --diff → assertions → idempotent re-run → molecule verifies → chaos faults under load
+integration: deps ## fresh lab → site.yml --diff → assertions → idempotent re-run → molecule verifies → chaos faults and certificate rotations under load → site.yml changes nothing
 	@mkdir -p $(ARTIFACTS)
 	lab/lab.sh down
 	lab/lab.sh up
@@ -96,7 +96,7 @@ integration: deps ## fresh lab → site.yml --diff → assertions → idempotent
 	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py tests/integration/test_connector_module.py \
 	  tests/integration/test_monitoring.py \
 	  tests/integration/test_rolling_restart.py tests/integration/test_security.py tests/integration/test_idempotence.py \
-	  tests/integration/test_molecule_verify.py tests/integration/test_chaos.py
+	  tests/integration/test_molecule_verify.py tests/integration/test_chaos.py tests/integration/test_rotation.py
 
 # The molecule scenarios' whole sequence (a fresh converge and an idempotence run of each role on its
 # own, ~20 min) is `make molecule`, outside make test's 60 minutes; make test runs their verify
