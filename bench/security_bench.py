@@ -30,6 +30,10 @@ MODES = ("plaintext", "secured")
 CREDENTIALS = {"plaintext": REPO / "credentials" / "local-plaintext", "secured": REPO / "credentials" / "local"}
 DEPLOY_ARGS = {"plaintext": ["-e", "@bench/plaintext.yml"], "secured": []}
 MAX_COST = 0.15          # at most 15 % of the producer's throughput
+DEPLOYED_CASE = "rastro (Python), max rate, linger 30 ms"   # the producer's own linger.ms (sender.py)
+# More and longer rounds than make bench-producer's default: 200,000 records (6 s) per round varied
+# by a quarter between two rounds of the same case.
+PRODUCER_ARGS = ["--count", "400000", "--rounds", "3"]
 FRESHNESS_GOALS = {"freshness_p50_ms": 50.0, "freshness_p99_ms": 250.0}
 
 
@@ -66,7 +70,8 @@ def measure(mode: str, out: Path) -> None:
     # round of the producer benchmark warms both modes alike.
     run(f"{mode}: warm-up (not measured)", [PY, "bench/producer_bench.py", "--rounds", "1", "--out", str(mode_out / "warm-up")],
         mode_out / "warm-up.log", env)
-    run(f"{mode}: producer benchmark", [PY, "bench/producer_bench.py", "--out", str(mode_out)], mode_out / "producer.log", env)
+    run(f"{mode}: producer benchmark", [PY, "bench/producer_bench.py", *PRODUCER_ARGS, "--out", str(mode_out)],
+        mode_out / "producer.log", env)
     run(f"{mode}: sink benchmark", [PY, "bench/sink_bench.py", "--out", str(mode_out)], mode_out / "sink.log", env)
 
 
@@ -101,9 +106,15 @@ def compare(out: Path) -> dict:
                      "secured": s["records_per_s"], "ratio": s["records_per_s"] / p["records_per_s"]})
     ours = [r for r in rows if r["benchmark"] == "producer" and r["metric"] == "msgs_per_s" and r["case"].startswith("rastro")]
     worst = min(ours, key=lambda r: r["ratio"])
+    # The goal is the producer's as deployed (its linger.ms default); the other lingers show how the
+    # cost moves with the request size.
+    deployed = next((r for r in ours if r["case"] == DEPLOYED_CASE), None)
+    if deployed is None:
+        raise SystemExit(f"error: no {DEPLOYED_CASE!r} row in the producer results (cases: {', '.join(r['case'] for r in ours)})")
     goals = {
-        "producer_throughput_cost_max": 1 - worst["ratio"], "producer_throughput_cost_case": worst["case"],
-        "producer_cost_within_15_percent": 1 - worst["ratio"] <= MAX_COST,
+        "producer_throughput_cost": 1 - deployed["ratio"], "producer_throughput_cost_case": deployed["case"],
+        "producer_cost_within_15_percent": 1 - deployed["ratio"] <= MAX_COST,
+        "producer_throughput_cost_max": 1 - worst["ratio"], "producer_throughput_cost_max_case": worst["case"],
         **{f"secured_{k}": e2e["secured"][k] for k in FRESHNESS_GOALS},
         "freshness_within_goals": all(e2e["secured"][k] <= v for k, v in FRESHNESS_GOALS.items()),
     }
@@ -142,7 +153,7 @@ def chart(result: dict, path: Path) -> None:
     axes[0].legend(fontsize=8, loc="upper left")
     g = result["goals"]
     fig.suptitle(f"TLS + SCRAM against plaintext on the same lab hosts (secured/plaintext under each pair): producer "
-                 f"cost at most {g['producer_throughput_cost_max']:.0%} (goal 15 %), secured freshness p50 "
+                 f"cost {g['producer_throughput_cost']:.0%} as deployed (goal 15 %; at most {g['producer_throughput_cost_max']:.0%}), secured freshness p50 "
                  f"{g['secured_freshness_p50_ms']:.0f} ms / p99 {g['secured_freshness_p99_ms']:.0f} ms (goals 50 / 250)",
                  fontsize=10)
     fig.tight_layout()
@@ -160,8 +171,9 @@ def write(result: dict, out: Path) -> None:
     for r in result["rows"]:
         print(f"{r['benchmark']:9s} {r['case']:50s} {r['metric']:18s} {r['plaintext']:11,.1f} {r['secured']:11,.1f} {r['ratio']:13.2f}")
     g = result["goals"]
-    print(f"\nproducer throughput cost of TLS + SCRAM: at most {g['producer_throughput_cost_max']:.1%} "
+    print(f"\nproducer throughput cost of TLS + SCRAM as deployed: {g['producer_throughput_cost']:.1%} "
           f"({g['producer_throughput_cost_case']}); goal <= 15 %: {'met' if g['producer_cost_within_15_percent'] else 'NOT met'}")
+    print(f"the most it costs in any case: {g['producer_throughput_cost_max']:.1%} ({g['producer_throughput_cost_max_case']})")
     print(f"secured freshness at 10,000/s: p50 {g['secured_freshness_p50_ms']:.0f} ms, p99 {g['secured_freshness_p99_ms']:.0f} ms; "
           f"goals 50 / 250 ms: {'met' if g['freshness_within_goals'] else 'NOT met'}")
     print(f"\nwrote {out}/security.json, security.csv, security.png")

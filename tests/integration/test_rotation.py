@@ -1,9 +1,11 @@
-"""playbooks/rotate-certs.yml under load. The renewal (chaos.yml -e fault=cert-renew): every host gets
-a new certificate from the same CA, every TLS endpoint serves it afterwards. The CA replacement
-(chaos.yml -e fault=ca-replace: the phases trust, leaves, drop): every endpoint then serves a
-certificate of the new CA, which alone is trusted, and a plain site.yml changes nothing. With acks=all
-load running throughout, no acknowledged update is lost, the producer sees no error and Redis ends
-equal to the latest acknowledged state."""
+"""playbooks/rotate-certs.yml under load. The renewal (chaos.yml -e fault=cert-renew, in make test,
+after the chaos faults): every host gets a new certificate from the same CA, every TLS endpoint serves
+it afterwards. The CA replacement (chaos.yml -e fault=ca-replace: the phases trust, leaves, drop;
+make test-rotation): every endpoint then serves a certificate of the new CA, which alone is trusted.
+With acks=all load running throughout, no acknowledged update is lost, the producer sees no error and
+Redis ends equal to the latest acknowledged state; afterwards a plain site.yml changes nothing (the
+TLS-only playbook left nothing that site.yml would put otherwise, and the chaos faults before it
+left nothing behind either)."""
 
 from __future__ import annotations
 
@@ -61,6 +63,13 @@ def rotate_under_load(fault: str, rate: int, seconds_key: str, timeout: int) -> 
     return report
 
 
+def assert_site_changes_nothing(after: str) -> None:
+    again = ansible_playbook("site.yml", timeout=1800)
+    assert again.returncode == 0, again.stdout[-4000:]
+    changed = {h: c["changed"] for h, c in recap(again.stdout).items() if c["changed"]}
+    assert not changed, f"site.yml after {after} changed something: {changed}\n{again.stdout[-4000:]}"
+
+
 def test_certificate_renewal_under_load_loses_nothing() -> None:
     before = {e: served_certificate(*e).serial_number for e in ENDPOINTS}
     rotate_under_load("cert-renew", 5000, "renewal_s", timeout=2700)
@@ -69,6 +78,7 @@ def test_certificate_renewal_under_load_loses_nothing() -> None:
     after = {e: served_certificate(*e).serial_number for e in ENDPOINTS}
     unchanged = [f"{h}:{p}" for (h, p) in ENDPOINTS if after[(h, p)] == before[(h, p)]]
     assert not unchanged, f"still the old certificate on {', '.join(unchanged)}"
+    assert_site_changes_nothing("the renewal")
 
 
 PKI = CREDENTIALS / "pki"
@@ -97,7 +107,4 @@ def test_ca_replacement_under_load_loses_nothing() -> None:
     issuers = {f"{h}:{p}": served_certificate(h, p, PKI / "ca.pem").issuer.rfc4514_string() for (h, p) in ENDPOINTS}
     assert set(issuers.values()) == {new_ca}, issuers
 
-    again = ansible_playbook("site.yml", timeout=1800)
-    assert again.returncode == 0, again.stdout[-4000:]
-    changed = {h: c["changed"] for h, c in recap(again.stdout).items() if c["changed"]}
-    assert not changed, f"site.yml after the replacement changed something: {changed}\n{again.stdout[-4000:]}"
+    assert_site_changes_nothing("the replacement")
