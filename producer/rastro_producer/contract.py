@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional
 
@@ -15,6 +16,10 @@ FIELDS = ("driver_id", "latitude", "longitude", "timestamp", "status")
 STATUSES = ("available", "busy", "offline")
 _DRIVER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+# An update stamped further ahead of the clock than this is refused: the sink keeps each driver's
+# newest timestamp, so one such update would hold the driver until the clock caught up. The sink
+# applies the same bound (its timestamp.max.future.skew.ms, 120000 by default).
+MAX_FUTURE_SKEW_S = 120.0
 
 
 class ContractError(ValueError):
@@ -45,8 +50,10 @@ def _number(update: Mapping[str, Any], field: str, low: float, high: float) -> N
         raise ContractError(field, value, f"must be between {low:g} and {high:g}")
 
 
-def validate(update: Any, key: Optional[str] = None) -> dict[str, Any]:
-    """Return the update if it meets the contract, else raise ContractError."""
+def validate(update: Any, key: Optional[str] = None, now: Optional[float] = None,
+             max_future_skew_s: float = MAX_FUTURE_SKEW_S) -> dict[str, Any]:
+    """Return the update if it meets the contract, else raise ContractError. `now` (epoch seconds,
+    default the clock) and `max_future_skew_s` bound how far ahead its timestamp may be."""
     if not isinstance(update, Mapping):
         raise ContractError("update", update, "must be a JSON object")
     if len(update) != len(FIELDS) or not all(f in update for f in FIELDS):
@@ -67,9 +74,13 @@ def validate(update: Any, key: Optional[str] = None) -> dict[str, Any]:
         raise ContractError("timestamp", ts, "must be ISO-8601 UTC with milliseconds, like 2026-11-22T10:30:45.123Z")
     try:
         # The regex fixed the shape; this C-speed parse rejects impossible dates (Feb 30, 25:00).
-        datetime.fromisoformat(ts[:-1])
+        at = datetime.fromisoformat(ts[:-1]).replace(tzinfo=timezone.utc).timestamp()
     except ValueError:
         raise ContractError("timestamp", ts, "is not a real date and time") from None
+    clock = time.time() if now is None else now
+    if at - clock > max_future_skew_s:
+        raise ContractError("timestamp", ts, f"is {at - clock:.3f} s ahead of the clock, more than the "
+                                             f"{max_future_skew_s:g} s allowed")
     if update["status"] not in STATUSES:
         raise ContractError("status", update["status"], f"must be one of {', '.join(STATUSES)}")
     return dict(update)

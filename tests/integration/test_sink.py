@@ -7,6 +7,7 @@ import json
 import sys
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -16,6 +17,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "producer"))
 
+from rastro_producer.contract import format_timestamp  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator, start_of  # noqa: E402
 
@@ -150,6 +152,25 @@ def malformed(run: str, i: int) -> tuple[str, bytes]:
     return key, json.dumps(dict(good, status="sleeping", extra=1)).encode()
 
 
+def dlq_reasons(key_prefix: str, count: int, timeout: float = 90) -> dict[str, str]:
+    """The dead letter queue's records whose key starts with key_prefix (up to `count` of them, or
+    what arrived within `timeout`): key → the reason the sink gave in the record's headers."""
+    consumer = Consumer({**kafka_conf(), "group.id": f"it-dlq-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False})
+    consumer.subscribe(["driver-locations-dlq"])
+    reasons: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while len(reasons) < count and time.monotonic() < deadline:
+            for m in consumer.consume(1000, 1.0):
+                if m.error() is None and m.key() and m.key().decode().startswith(key_prefix):
+                    headers = dict(m.headers() or [])
+                    reasons[m.key().decode()] = (headers.get("__connect.errors.exception.message") or b"").decode()
+    finally:
+        consumer.close()
+    return reasons
+
+
 def test_malformed_records_go_to_dlq_and_the_rest_arrives(r: redis.Redis) -> None:
     run = uuid.uuid4().hex[:6]
     producer = Producer({**kafka_conf(), "acks": "all", "enable.idempotence": True,
@@ -171,17 +192,7 @@ def test_malformed_records_go_to_dlq_and_the_rest_arrives(r: redis.Redis) -> Non
     assert_state(r, good)
     assert r.exists(*[f"driver:bad-{run}-{i}" for i in range(500)]) == 0
 
-    consumer = Consumer({**kafka_conf(), "group.id": f"it-dlq-{run}", "auto.offset.reset": "earliest",
-                         "enable.auto.commit": False})
-    consumer.subscribe(["driver-locations-dlq"])
-    reasons: dict[str, str] = {}
-    deadline = time.monotonic() + 90
-    while len(reasons) < 500 and time.monotonic() < deadline:
-        for m in consumer.consume(1000, 1.0):
-            if m.error() is None and m.key() and m.key().decode().startswith(f"bad-{run}-"):
-                headers = dict(m.headers() or [])
-                reasons[m.key().decode()] = (headers.get("__connect.errors.exception.message") or b"").decode()
-    consumer.close()
+    reasons = dlq_reasons(f"bad-{run}-", 500)
     assert len(reasons) == 500
     assert all(reasons.values()), "every DLQ record carries the reason in its headers"
     assert any(v.startswith("value: is not JSON") for v in reasons.values())
@@ -190,6 +201,31 @@ def test_malformed_records_go_to_dlq_and_the_rest_arrives(r: redis.Redis) -> Non
     status = connector_status("redis-sink")
     assert status["connector"]["state"] == "RUNNING"
     assert {t["state"] for t in status["tasks"]} == {"RUNNING"}
+
+
+def test_a_future_timestamp_goes_to_dlq_and_does_not_freeze_the_driver(r: redis.Redis) -> None:
+    """A device clock a year ahead: its update is refused (the producer's contract refuses it too, so
+    it is written raw here) and the driver's honest updates after it still land."""
+    run = uuid.uuid4().hex[:6]
+    producer = Producer({**kafka_conf(), "acks": "all", "enable.idempotence": True, "partitioner": "murmur2_random"})
+    acked: list[tuple[str, int, int]] = []
+    now = time.time()
+    honest: dict[str, dict] = {}
+    for i in range(100):
+        key = f"skew-{run}-{i}"
+        for offset_s, lat in ((-10, -23.1), (365 * 86400, -23.2), (0, -23.3)):
+            update = {"driver_id": key, "latitude": lat, "longitude": -46.5 - i / 1000,
+                      "timestamp": format_timestamp(datetime.fromtimestamp(now + offset_s, timezone.utc)), "status": "busy"}
+            if offset_s <= 0:
+                honest[key] = update
+            producer.produce(TOPIC, key=key, value=json.dumps(update).encode(),
+                             on_delivery=lambda err, m: acked.append((m.key().decode(), m.partition(), m.offset())))
+    assert producer.flush(60) == 0 and len(acked) == 300
+    wait_sink_caught_up(acked)
+    assert_state(r, honest)
+    reasons = dlq_reasons(f"skew-{run}-", 100)
+    assert len(reasons) == 100, f"{len(reasons)} of the 100 future-stamped updates in the DLQ"
+    assert all(v.startswith("timestamp: is ") and "ahead of the sink's clock" in v for v in reasons.values()), reasons
 
 
 def test_killed_worker_loses_nothing(r: redis.Redis) -> None:

@@ -88,3 +88,35 @@ def test_deserialize_round_trip_and_tombstone() -> None:
         deserialize(key, b"{nope")
     with pytest.raises(ContractError, match="must equal the record key"):
         deserialize(b"other", value)
+
+
+NOW = 1795000000.0  # 2026-11-18T11:06:40Z
+
+
+def stamped(seconds_from_now: float) -> dict:
+    from datetime import datetime, timezone
+    from rastro_producer.contract import format_timestamp
+    return bad(timestamp=format_timestamp(datetime.fromtimestamp(NOW + seconds_from_now, timezone.utc)))
+
+
+def test_an_update_too_far_ahead_of_the_clock_is_refused() -> None:
+    with pytest.raises(ContractError) as info:
+        validate(stamped(120.5), now=NOW)
+    assert info.value.field == "timestamp"
+    assert "is 120.500 s ahead of the clock, more than the 120 s allowed" in str(info.value)
+    with pytest.raises(ContractError, match="timestamp: is 31536000.000 s ahead"):
+        validate(stamped(365 * 86400), now=NOW)
+    with pytest.raises(ContractError, match="more than the 0 s allowed"):
+        validate(stamped(0.5), now=NOW, max_future_skew_s=0)
+
+
+def test_an_update_within_the_skew_or_from_the_past_passes() -> None:
+    assert validate(stamped(119.9), now=NOW)["timestamp"] == stamped(119.9)["timestamp"]
+    assert validate(stamped(-86400), now=NOW)
+    # Without `now`, the clock: an update stamped now passes, one a day ahead does not.
+    import time
+    from datetime import datetime, timezone
+    from rastro_producer.contract import format_timestamp
+    assert validate(bad(timestamp=format_timestamp(datetime.now(timezone.utc))))
+    with pytest.raises(ContractError, match="ahead of the clock"):
+        validate(bad(timestamp=format_timestamp(datetime.fromtimestamp(time.time() + 86400, timezone.utc))))

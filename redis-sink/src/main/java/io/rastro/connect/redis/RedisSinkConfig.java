@@ -25,6 +25,7 @@ public final class RedisSinkConfig extends AbstractConfig {
   public static final String RETRY_BACKOFF_MS = "redis.retry.backoff.ms";
   public static final String TLS_ENABLED = "redis.tls.enabled";
   public static final String TLS_CA_FILE = "redis.tls.ca.file";
+  public static final String MAX_FUTURE_SKEW_MS = "timestamp.max.future.skew.ms";
 
   private static final ConfigDef.Validator NON_BLANK = (name, value) -> {
     if (value == null || value.toString().isBlank()) {
@@ -64,7 +65,11 @@ public final class RedisSinkConfig extends AbstractConfig {
       .define(TLS_ENABLED, Type.BOOLEAN, false, Importance.HIGH,
           "Connect to Redis over TLS; the server's certificate must name redis.host.")
       .define(TLS_CA_FILE, Type.STRING, "", READABLE_OR_EMPTY, Importance.MEDIUM,
-          "PEM file of the CA certificates that sign Redis's certificate; empty for the JVM's trust store.");
+          "PEM file of the CA certificates that sign Redis's certificate; empty for the JVM's trust store.")
+      .define(MAX_FUTURE_SKEW_MS, Type.LONG, UpdateParser.DEFAULT_MAX_FUTURE_SKEW.toMillis(),
+          Range.between(0L, 86_400_000L), Importance.MEDIUM,
+          "An update stamped further than this ahead of the sink's clock goes to the dead letter queue "
+              + "(the stale-write guard would otherwise hold its driver on it until the clock caught up).");
 
   public RedisSinkConfig(Map<String, String> props) {
     super(CONFIG_DEF, props);
@@ -85,4 +90,5 @@ public final class RedisSinkConfig extends AbstractConfig {
   public long retryBackoffMs() { return getLong(RETRY_BACKOFF_MS); }
   public boolean tlsEnabled() { return getBoolean(TLS_ENABLED); }
   public String tlsCaFile() { return getString(TLS_CA_FILE); }
+  public java.time.Duration maxFutureSkew() { return java.time.Duration.ofMillis(getLong(MAX_FUTURE_SKEW_MS)); }
 }

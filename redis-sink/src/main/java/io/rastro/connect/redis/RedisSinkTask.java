@@ -1,5 +1,6 @@
 package io.rastro.connect.redis;
 
+import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -24,7 +25,7 @@ public class RedisSinkTask extends SinkTask {
 
   private RedisSinkConfig config;
   private RedisWriter writer;
-  private final UpdateParser parser = new UpdateParser();
+  private UpdateParser parser;
   private ErrantRecordReporter reporter;
   private int failedAttempts;
   private long applied;
@@ -40,6 +41,7 @@ public class RedisSinkTask extends SinkTask {
   @Override
   public void start(Map<String, String> props) {
     config = new RedisSinkConfig(props);
+    parser = new UpdateParser(Clock.systemUTC(), config.maxFutureSkew());
     writer = new RedisWriter(config.host(), config.port(), config.user(), config.password(),
         config.timeoutMs(), config.keyPrefix(), config.geoKey(),
         config.tlsEnabled() ? RedisTls.socketFactory(config.tlsCaFile()) : null);
@@ -48,8 +50,9 @@ public class RedisSinkTask extends SinkTask {
     } catch (NoSuchMethodError | NoClassDefFoundError e) {
       reporter = null; // a Connect runtime older than 2.6
     }
-    log.info("rastro Redis sink task started: redis={} tls={} prefix={} geo={} batch={} dlq={}", writer.address(),
-        config.tlsEnabled(), config.keyPrefix(), config.geoKey(), config.batchSize(), reporter != null);
+    log.info("rastro Redis sink task started: redis={} tls={} prefix={} geo={} batch={} dlq={} max future skew={}",
+        writer.address(), config.tlsEnabled(), config.keyPrefix(), config.geoKey(), config.batchSize(), reporter != null,
+        config.maxFutureSkew());
   }
 
   @Override

@@ -10,20 +10,41 @@ import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.time.Clock;
 import java.time.DateTimeException;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.Iterator;
 import java.util.Set;
 import java.util.regex.Pattern;
 
-/** Parses and validates a record against the contract (docs/contracts.md). */
+/**
+ * Parses and validates a record against the contract (docs/contracts.md). An update stamped further
+ * ahead of this parser's clock than the allowed skew is refused: the stale-write guard keeps the
+ * newest timestamp, so one such update would freeze its driver until the clock caught up.
+ */
 public final class UpdateParser {
+  /** The default for {@code timestamp.max.future.skew.ms}. */
+  public static final Duration DEFAULT_MAX_FUTURE_SKEW = Duration.ofMinutes(2);
+
   static final Set<String> FIELDS = Set.of("driver_id", "latitude", "longitude", "timestamp", "status");
   static final Set<String> STATUSES = Set.of("available", "busy", "offline");
   private static final Pattern DRIVER_ID = Pattern.compile("^[A-Za-z0-9._:-]{1,128}$");
   private static final Pattern TIMESTAMP = Pattern.compile("^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$");
   private static final BigDecimal LAT = BigDecimal.valueOf(90);
   private static final BigDecimal LON = BigDecimal.valueOf(180);
+
+  private final Clock clock;
+  private final Duration maxFutureSkew;
+
+  public UpdateParser() {
+    this(Clock.systemUTC(), DEFAULT_MAX_FUTURE_SKEW);
+  }
+
+  public UpdateParser(Clock clock, Duration maxFutureSkew) {
+    this.clock = clock;
+    this.maxFutureSkew = maxFutureSkew;
+  }
 
   private final ObjectMapper mapper = new ObjectMapper()
       .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
@@ -75,10 +96,17 @@ public final class UpdateParser {
     if (!ts.isTextual() || !TIMESTAMP.matcher(ts.asText()).matches()) {
       throw new InvalidRecordException("timestamp: must be ISO-8601 UTC with milliseconds like 2026-11-22T10:30:45.123Z (got " + ts + ")");
     }
+    Instant at;
     try {
-      Instant.parse(ts.asText());
+      at = Instant.parse(ts.asText());
     } catch (DateTimeException e) {
       throw new InvalidRecordException("timestamp: is not a real date and time (got " + ts + ")");
+    }
+    Instant now = clock.instant();
+    if (at.isAfter(now.plus(maxFutureSkew))) {
+      throw new InvalidRecordException("timestamp: is " + Duration.between(now, at).toMillis() / 1000.0
+          + " s ahead of the sink's clock (" + now + "), more than the " + maxFutureSkew.toMillis() / 1000.0
+          + " s allowed by timestamp.max.future.skew.ms (got " + ts + ")");
     }
     JsonNode status = node.get("status");
     if (!status.isTextual() || !STATUSES.contains(status.asText())) {

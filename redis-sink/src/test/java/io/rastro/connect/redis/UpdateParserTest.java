@@ -5,6 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -51,6 +55,34 @@ class UpdateParserTest {
     InvalidRecordException e = assertThrows(InvalidRecordException.class,
         () -> parser.parse("d-1", new byte[] {(byte) 0xC3, (byte) 0x28}));
     assertTrue(e.getMessage().startsWith("value: is not valid UTF-8"), e.getMessage());
+  }
+
+  private static byte[] stampedAt(String timestamp) {
+    return ("{\"driver_id\":\"d-1\",\"latitude\":1,\"longitude\":2,\"timestamp\":\"" + timestamp
+        + "\",\"status\":\"busy\"}").getBytes(StandardCharsets.UTF_8);
+  }
+
+  @Test
+  void updateTooFarAheadOfTheClockIsRefusedWithTheReason() {
+    Clock clock = Clock.fixed(Instant.parse("2026-11-22T10:30:00.000Z"), ZoneOffset.UTC);
+    UpdateParser guarded = new UpdateParser(clock, Duration.ofMinutes(2));
+    InvalidRecordException e = assertThrows(InvalidRecordException.class,
+        () -> guarded.parse("d-1", stampedAt("2026-11-22T10:32:00.001Z")));
+    assertTrue(e.getMessage().startsWith("timestamp: is 120.001 s ahead of the sink's clock (2026-11-22T10:30:00Z), "
+        + "more than the 120.0 s allowed by timestamp.max.future.skew.ms"), e.getMessage());
+    // A year ahead, as a bad device clock would stamp it.
+    assertThrows(InvalidRecordException.class, () -> guarded.parse("d-1", stampedAt("2027-11-22T10:30:00.000Z")));
+  }
+
+  @Test
+  void updateWithinTheSkewOrInThePastIsAccepted() {
+    Clock clock = Clock.fixed(Instant.parse("2026-11-22T10:30:00.000Z"), ZoneOffset.UTC);
+    UpdateParser guarded = new UpdateParser(clock, Duration.ofMinutes(2));
+    assertEquals("2026-11-22T10:32:00.000Z", guarded.parse("d-1", stampedAt("2026-11-22T10:32:00.000Z")).timestamp());
+    assertEquals("2020-01-01T00:00:00.000Z", guarded.parse("d-1", stampedAt("2020-01-01T00:00:00.000Z")).timestamp());
+    // A skew of 0 refuses anything ahead of the clock at all.
+    UpdateParser strict = new UpdateParser(clock, Duration.ZERO);
+    assertThrows(InvalidRecordException.class, () -> strict.parse("d-1", stampedAt("2026-11-22T10:30:00.001Z")));
   }
 
   @Test
