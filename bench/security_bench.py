@@ -184,6 +184,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench")
     ap.add_argument("--compare-only", action="store_true",
                     help="only compare the results already under OUT/security/<mode>/ (no deployment, no benchmark)")
+    ap.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
+                    help="measure only these modes (fresh deployment and both benchmarks each), then compare with "
+                         "the other mode's results already under OUT/security/<mode>/")
     args = ap.parse_args()
     out = args.out.resolve()
     runs = out / "security"
@@ -191,7 +194,7 @@ def main() -> int:
         if os.geteuid() != 0:
             print("error: the run rebuilds the lab hosts (lab/lab.sh), which needs root", file=sys.stderr)
             return 2
-        for mode in MODES:
+        for mode in args.modes:
             measure(mode, runs)
     missing = [str(runs / m / f) for m in MODES for f in ("producer.json", "sink.json") if not (runs / m / f).is_file()]
     if missing:

@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO / "producer"))
 import redis  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
+from rastro_producer.contract import format_timestamp  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator, start_of  # noqa: E402
 from tests.lib.connect import rest  # noqa: E402
@@ -217,9 +218,11 @@ def main() -> int:
             key = f"{prefix}-marker-{i}"
             markers.setdefault(partition_for(key, 12), key)
             i += 1
+        # Stamped now: a marker's key is its own, and an update ahead of the clock is refused.
+        marked_at = format_timestamp(datetime.now(timezone.utc))
         for p, key in markers.items():
             sender.send(key, {"driver_id": key, "latitude": 0.0, "longitude": 0.0,
-                              "timestamp": "2030-01-01T00:00:00.000Z", "status": "offline"})
+                              "timestamp": marked_at, "status": "offline"})
         assert sender.flush(60) == 0
         sinks = []
         for label, batch in (("rastro pipelined (batch 500)", 500), ("per-record (batch 1)", 1)):
