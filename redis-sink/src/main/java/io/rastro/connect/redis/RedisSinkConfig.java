@@ -2,6 +2,7 @@ package io.rastro.connect.redis;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.config.ConfigDef;
@@ -90,5 +91,5 @@ public final class RedisSinkConfig extends AbstractConfig {
   public long retryBackoffMs() { return getLong(RETRY_BACKOFF_MS); }
   public boolean tlsEnabled() { return getBoolean(TLS_ENABLED); }
   public String tlsCaFile() { return getString(TLS_CA_FILE); }
-  public java.time.Duration maxFutureSkew() { return java.time.Duration.ofMillis(getLong(MAX_FUTURE_SKEW_MS)); }
+  public Duration maxFutureSkew() { return Duration.ofMillis(getLong(MAX_FUTURE_SKEW_MS)); }
 }
