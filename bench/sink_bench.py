@@ -36,9 +36,12 @@ from rastro_producer.contract import format_timestamp  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator, start_of  # noqa: E402
 from tests.lib.connect import rest  # noqa: E402
-from tests.lib.lab import BOOTSTRAP, HOSTS, kafka_conf, redis_admin, ssh  # noqa: E402
+from rastro_producer.kafka_config import redis_sentinels  # noqa: E402
+from tests.lib.lab import BOOTSTRAP, CREDENTIALS, kafka_conf, redis_admin, ssh  # noqa: E402
 
+# The primary now (found through the Sentinels), and the Sentinels the bench connectors ask.
 REDIS = {**redis_admin(), "decode_responses": True}
+SENTINELS, _ = redis_sentinels(CREDENTIALS / "redis-admin.properties")
 # The benchmarks' own principal (docs/contracts.md): its bench-* topics and driver-locations.
 KAFKA = kafka_conf("bench")
 
@@ -134,7 +137,11 @@ def sink_throughput(label: str, batch: int, topic: str, prefix: str, markers: di
         "connector.class": "io.rastro.connect.redis.RedisSinkConnector", "tasks.max": "3", "topics": topic,
         "key.converter": "org.apache.kafka.connect.storage.StringConverter",
         "value.converter": "org.apache.kafka.connect.converters.ByteArrayConverter",
-        "redis.host": HOSTS["kafka2"], "redis.user": "connect",
+        # As the deployed redis-sink: the primary through the Sentinels, each batch on a replica (WAIT 1).
+        "redis.sentinels": ",".join(f"{h}:{p}" for h, p in SENTINELS), "redis.user": "connect",
+        "redis.wait.replicas": "1",
+        # The bench topics are throw-away: no cache markers of theirs in drivers:replay.
+        "cache.replay.enabled": "false",
         "redis.password": "${file:/etc/kafka-connect/secrets.properties:redis.password}",
         # As the deployed redis-sink (files/connectors/redis-sink.json.j2): TLS when Redis has it.
         "redis.tls.enabled": str(bool(REDIS.get("ssl"))).lower(),

@@ -31,7 +31,7 @@ from confluent_kafka.admin import AdminClient  # noqa: E402
 
 from rastro_producer import monitoring  # noqa: E402
 from rastro_producer.contract import serialize  # noqa: E402
-from rastro_producer.kafka_config import ClientConfigError, load, redis_connection  # noqa: E402
+from rastro_producer.kafka_config import ClientConfigError, load, redis_client, redis_sentinels  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator  # noqa: E402
 
@@ -55,6 +55,47 @@ class Run:
     acks: list[Ack] = field(default_factory=list)
     failed: int = 0
     urp: list[tuple[float, int]] = field(default_factory=list)   # (time, under-replicated partitions)
+    active_ids: list[str] = field(default_factory=list)
+    idle_ids: list[str] = field(default_factory=list)
+    # (time, newest timestamp among a sample of active drivers in Redis, idle drivers present in Redis)
+    redis_samples: list[tuple[float, Optional[str], int]] = field(default_factory=list)
+
+
+def sample_redis(r: Any, run: Run, stop: threading.Event) -> None:
+    """Twice a second: the newest timestamp of 200 active drivers (it stops moving while the sink
+    cannot write) and how many of the idle drivers Redis holds (after a wipe: until the replay)."""
+    sample = run.active_ids[:: max(len(run.active_ids) // 200, 1)]
+    while not stop.is_set():
+        try:
+            pipe = r.pipeline(transaction=False)
+            for d in sample:
+                pipe.hget(f"driver:{d}", "timestamp")
+            for d in run.idle_ids:
+                pipe.exists(f"driver:{d}")
+            out = pipe.execute()
+            stamps = [t for t in out[:len(sample)] if t]
+            run.redis_samples.append((time.time(), max(stamps) if stamps else None, sum(out[len(sample):])))
+        except Exception:  # noqa: BLE001 — Redis away during the fault is a data point
+            run.redis_samples.append((time.time(), None, -1))
+        stop.wait(0.5)
+
+
+def redis_measures(samples: list[tuple[float, Optional[str], int]], injected: Optional[float],
+                   idle: int) -> dict[str, Any]:
+    """The sink's longest write pause after the fault (the sampled newest timestamp standing still),
+    and when every idle driver was back in Redis after having gone (redis-wipe)."""
+    if not injected or not samples:
+        return {}
+    changes = [t for (t, n), (_, prev, _) in zip([(t, n) for t, n, _ in samples[1:]], samples[:-1]) if n and n != prev]
+    after = [t for t in changes if t >= injected]
+    pause = max([b - a for a, b in zip([injected, *after], after)] or [0.0])
+    out: dict[str, Any] = {"sink_write_pause_s": round(pause, 2)}
+    if idle:
+        lost = next((t for t, _, k in samples if t >= injected and 0 <= k < idle), None)
+        back = next((t for t, _, k in samples if lost and t > lost and k == idle), None)
+        out.update(idle_drivers=idle, idle_drivers_lost=lost is not None,
+                   idle_drivers_back_after_injection_s=round(back - injected, 2) if back else None)
+    return out
 
 
 def under_replicated(admin: AdminClient) -> int:
@@ -79,6 +120,15 @@ def produce(args: argparse.Namespace, run: Run, prefix: str) -> None:
         run.acks.append(Ack(time.time(), msg.latency() or 0.0, msg.key(), msg.value(), msg.partition(), msg.offset()))
 
     sender = Sender(args.bootstrap, args.topic, on_ack=on_ack, extra={**args.kafka, **args.producer_config})
+    if args.idle_drivers:
+        idle = Simulator(args.idle_drivers, seed=args.seed + 1, id_prefix=prefix + "idle-")
+        for i in range(len(idle.drivers)):
+            key, update = idle.step(i, int(time.time() * 1000))
+            k, v = serialize(update, key)
+            sender.send_raw(k, v)
+        if sender.flush(60):
+            raise SystemExit("the idle drivers' updates were not acknowledged within 60 s")
+        log(f"{args.idle_drivers} idle drivers sent one update each and fall silent")
     start = time.monotonic()
     sent = 0
     next_report = start + 10
@@ -240,6 +290,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                          "empty: no PNG")
     ap.add_argument("--rate", type=float, default=5000.0, help="updates per second")
     ap.add_argument("--drivers", type=int, default=2000)
+    ap.add_argument("--idle-drivers", type=int, default=0, metavar="N",
+                    help="drivers that send one update before the load and never again (parked): after a Redis "
+                         "wipe only the sink's replay of the topic brings them back")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--duration", type=float, required=True,
                     help="seconds of production (with --tail-after-restore: at most this many)")
@@ -264,7 +317,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             if not Path(args.ca_location).is_file():
                 raise ValueError(f"--ca-location {args.ca_location}: not a file")
             args.kafka["ssl.ca.location"] = args.ca_location
-        args.redis = redis_connection(args.redis_credentials)
+        if "sentinels=" in Path(args.redis_credentials).read_text():
+            redis_sentinels(args.redis_credentials)  # refuses a malformed file now, not after the load
+        args.redis = redis_client(args.redis_credentials, socket_timeout=10, decode_responses=True)
         args.monitoring = monitoring.load(args.monitoring_credentials) if args.monitoring_credentials else None
     except (ValueError, ClientConfigError) as exc:
         ap.error(str(exc))
@@ -286,6 +341,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     stop = threading.Event()
     sampler = threading.Thread(target=sample_urp, args=(admin, run, stop), daemon=True)
     sampler.start()
+    # The Simulator's own naming (produce() builds the same ones).
+    run.active_ids = [d.driver_id for d in Simulator(args.drivers, seed=args.seed, id_prefix=prefix).drivers]
+    run.idle_ids = [d.driver_id for d in Simulator(args.idle_drivers, seed=args.seed + 1, id_prefix=prefix + "idle-").drivers]
+    redis_sampler = threading.Thread(target=sample_redis, args=(args.redis, run, stop), daemon=True)
+    redis_sampler.start()
     started = time.time()
     log(f"producing {args.rate:.0f} updates/s for {args.duration:.0f}s to {args.topic} (drivers {prefix}*)")
     produce(args, run, prefix)
@@ -320,7 +380,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     for a in sorted(run.acks, key=lambda a: (a.partition, a.offset)):
         u = json.loads(a.value)
         expected[u["driver_id"]] = u
-    r = redis.Redis(**args.redis, decode_responses=True, socket_timeout=10)
+    # Through the Sentinels: after a failover the next read goes to the new primary.
+    r = args.redis
     log(f"waiting for Redis to hold the latest acknowledged update of {len(expected):,} drivers")
     converged_at = None
     bad: list[str] = list(expected)
@@ -357,6 +418,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "urp_zero_after_restore_s": round(urp_zero_at - restored, 1) if urp_zero_at and restored else (0.0 if not restored else None),
         "redis_converged_after_production_s": round(converged_at - produced_until, 1) if converged_at else None,
         "redis_converged_after_restore_s": round(converged_at - restored, 1) if converged_at and restored else None,
+        **redis_measures(run.redis_samples, injected, args.idle_drivers),
         "started": started, "injected": injected, "restored": restored, "produced_until": produced_until,
     }
     mon = args.monitoring

@@ -2,18 +2,30 @@
 # make redis-state: the drivers' state in Redis, through redis-cli on the controller.
 # Shows the number of driver:* hashes against the number of distinct drivers, a sample of
 # records, and that no driver appears twice (one hash per driver, hash ⇔ geo member).
-# Logs in as the Redis admin of credentials/<inventory>/redis-admin.properties (written by
+# Asks the Sentinels where the primary is, then reads it. Logs in as the Redis admin of credentials/<inventory>/redis-admin.properties (written by
 # site.yml); the password travels in REDISCLI_AUTH, never on a command line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 creds=${RASTRO_CREDENTIALS:-credentials/local}/redis-admin.properties
 [[ -r $creds ]] || { echo "redis-state: $creds is missing: run ansible-playbook site.yml first" >&2; exit 2; }
 prop() { sed -n "s/^$1=//p" "$creds" | head -1; }
-host=$(prop host) port=$(prop port) user=$(prop user)
+port=$(prop port) user=$(prop user)
 tls=()
 [[ $(prop tls) == true ]] && tls=(--tls --cacert "$(dirname "$creds")/$(prop cafile)")
 REDISCLI_AUTH=$(prop password)
 export REDISCLI_AUTH
+# The primary, as the first Sentinel that answers names it (a file without sentinels= names host=).
+host=$(prop host)
+IFS=, read -ra sentinels <<< "$(prop sentinels)"
+for s in "${sentinels[@]}"; do
+  if addr=$(timeout 5 redis-cli -h "${s%:*}" -p "${s##*:}" --user "$user" --no-auth-warning "${tls[@]}" \
+              SENTINEL GET-MASTER-ADDR-BY-NAME "$(prop sentinel_master)" 2>/dev/null) && [[ -n $addr ]]; then
+    host=$(head -1 <<< "$addr")
+    echo "== Sentinel $s names the primary: $host"
+    break
+  fi
+done
+[[ -n $host ]] || { echo "redis-state: no Sentinel of $(prop sentinels) named the primary" >&2; exit 1; }
 cli() { redis-cli -h "$host" -p "$port" --user "$user" --no-auth-warning "${tls[@]}" "$@"; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

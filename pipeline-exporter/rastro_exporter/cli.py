@@ -45,6 +45,27 @@ def client_config(path: Optional[str]) -> dict[str, str]:
     return conf
 
 
+def sentinel_replica(url: str, password: Optional[str], sentinels: str, master: str, timeout: float,
+                     tls: dict[str, str]) -> redis.Redis:
+    """A client that reads from a replica the Sentinels name (the primary when no replica is up): the
+    freshness figures may trail the primary by the replication lag, a fraction of a second."""
+    from urllib.parse import urlparse
+
+    from redis.sentinel import Sentinel
+    u = urlparse(url)
+    addrs = []
+    for entry in sentinels.split(","):
+        host, sep, p = entry.strip().rpartition(":")
+        if not sep or not host or not p.isdigit():
+            raise ValueError(f"{entry.strip()!r} is not host:port")
+        addrs.append((host, int(p)))
+    common: dict[str, object] = {"username": u.username, "password": password, "socket_timeout": timeout}
+    if u.scheme == "rediss":
+        common.update(ssl=True, **tls)
+    db = int(u.path.lstrip("/") or 0)
+    return Sentinel(addrs, sentinel_kwargs=common, **common).slave_for(master, db=db, decode_responses=True)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rastro-exporter", description=__doc__)
     p.add_argument("--bootstrap-servers", required=True, help="Kafka brokers, host:port[,host:port]")
@@ -53,6 +74,10 @@ def parser() -> argparse.ArgumentParser:
                         "(env RASTRO_EXPORTER_CLIENT_CONFIG)")
     p.add_argument("--redis-url", help="redis://user@host:6379/0 (rediss:// for TLS) of the driver state; omit to skip "
                                        "freshness")
+    p.add_argument("--redis-sentinels", metavar="HOST:PORT,...",
+                   help="ask these Sentinels for a replica (the primary when none is up) instead of the --redis-url "
+                        "host; user, password, TLS and database still come from --redis-url")
+    p.add_argument("--redis-sentinel-master", default="rastro", help="name the Sentinels watch the primary under")
     p.add_argument("--redis-ca-file", metavar="FILE", help="PEM CA that a rediss:// server's certificate is checked against")
     p.add_argument("--listen-address", default="0.0.0.0")
     p.add_argument("--port", type=port, default=9308)
@@ -85,9 +110,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"rastro-exporter: --redis-ca-file needs a rediss:// --redis-url (got {args.redis_url!r})", file=sys.stderr)
             return 2
         tls = {"ssl_ca_certs": args.redis_ca_file} if args.redis_ca_file else {}
-        client = redis.Redis.from_url(args.redis_url, password=os.environ.get("RASTRO_EXPORTER_REDIS_PASSWORD"),
-                                      decode_responses=True, socket_timeout=args.timeout, **tls)
+        password = os.environ.get("RASTRO_EXPORTER_REDIS_PASSWORD")
+        if args.redis_sentinels:
+            try:
+                client = sentinel_replica(args.redis_url, password, args.redis_sentinels, args.redis_sentinel_master,
+                                          args.timeout, tls)
+            except ValueError as exc:
+                print(f"rastro-exporter: --redis-sentinels: {exc}", file=sys.stderr)
+                return 2
+        else:
+            client = redis.Redis.from_url(args.redis_url, password=password, decode_responses=True,
+                                          socket_timeout=args.timeout, **tls)
         REGISTRY.register(FreshnessCollector(client, args.max_driver_keys))
+        if args.redis_sentinels:
+            from urllib.parse import urlparse
+
+            from .sentinel import SentinelCollector
+            u = urlparse(args.redis_url)
+            sentinels = [(e.rpartition(":")[0], int(e.rpartition(":")[2])) for e in args.redis_sentinels.split(",")]
+            REGISTRY.register(SentinelCollector(sentinels, args.redis_sentinel_master, username=u.username,
+                                                password=password, socket_timeout=args.timeout,
+                                                **({"ssl": True, **tls} if u.scheme == "rediss" else {})))
     try:
         metrics_http.serve(args.port, args.listen_address, REGISTRY, args.tls_cert, args.tls_key, args.users_file)
     except ValueError as exc:

@@ -1,4 +1,5 @@
-"""Driver-state freshness: how old the newest update in Redis is, and how many drivers Redis holds.
+"""Driver-state freshness: how old the newest update in Redis is, how many drivers Redis holds, and
+whether the sink is rebuilding it (its cache markers).
 
 The age of the newest `driver:*` hash is the end-to-end freshness of the pipeline: the producer
 stamps each update when it is made, so a stalled producer, broker, worker or Redis all show up
@@ -16,6 +17,25 @@ from prometheus_client.registry import Collector
 
 KEY_PATTERN = "driver:*"
 GEO_KEY = "drivers:geo"
+# The sink's cache markers (redis-sink, CacheReplay): field <topic>:<partition>, value "live" or
+# "replaying target=<end offset> done=<records> since=<epoch ms>".
+REPLAY_KEY = "drivers:replay"
+
+
+def replay_state(markers: dict[str, str]) -> tuple[int, int, int]:
+    """(partitions live, partitions replaying, records still to replay) from the marker hash."""
+    live = replaying = remaining = 0
+    for value in markers.values():
+        if value == "live":
+            live += 1
+            continue
+        replaying += 1
+        fields = dict(part.split("=", 1) for part in value.split() if "=" in part)
+        try:
+            remaining += max(int(fields.get("target", 0)) - int(fields.get("done", 0)), 0)
+        except ValueError:
+            pass
+    return live, replaying, remaining
 
 
 def parse_timestamp(value: str) -> float:
@@ -67,6 +87,7 @@ class FreshnessCollector(Collector):
         try:
             count, best, truncated = self._scan()
             geo = self._redis.zcard(GEO_KEY)
+            markers = self._redis.hgetall(REPLAY_KEY)
         except redis.RedisError:
             up.add_metric([], 0)
             yield up
@@ -75,6 +96,14 @@ class FreshnessCollector(Collector):
         yield GaugeMetricFamily("rastro_driver_state_geo_members", "Members of drivers:geo", value=geo)
         yield GaugeMetricFamily("rastro_driver_state_scan_truncated",
                                 "1 if the key scan stopped at its limit (counts are lower bounds)", value=int(truncated))
+        live, replaying, remaining = replay_state(markers)
+        parts = GaugeMetricFamily("rastro_cache_partitions", "Partitions of driver-locations by cache state "
+                                  "(live; replaying: the sink rebuilds Redis from the topic)", labels=["state"])
+        parts.add_metric(["live"], live)
+        parts.add_metric(["replaying"], replaying)
+        yield parts
+        yield GaugeMetricFamily("rastro_cache_replay_remaining_records",
+                                "Records the running cache replays have still to write", value=remaining)
         if best is not None:
             ts = parse_timestamp(best)
             yield GaugeMetricFamily("rastro_driver_state_newest_update_timestamp_seconds",

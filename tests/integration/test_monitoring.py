@@ -20,7 +20,7 @@ from tests.lib.prom import api, firing_alerts, local_proxy, mon, query, targets
 ARTIFACTS = REPO / "artifacts" / "monitoring"
 # Every host of each job in inventories/local (docs/contracts.md ports).
 EXPECTED_TARGETS = {("kafka", h) for h in HOSTS} | {("connect", h) for h in HOSTS} | {("node", h) for h in HOSTS} | {
-    ("redis", "kafka2"), ("producer", "kafka1"), ("rastro-exporter", "kafka3"), ("prometheus", "kafka3"),
+    ("redis", h) for h in HOSTS} | {("producer", "kafka1"), ("rastro-exporter", "kafka3"), ("prometheus", "kafka3"),
     ("alertmanager", "kafka3")}
 
 

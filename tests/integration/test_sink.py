@@ -265,6 +265,6 @@ def test_bad_connector_config_is_refused_by_the_rest_api() -> None:
     result = rest("PUT", "/connector-plugins/RedisSinkConnector/config/validate", json.loads(body))
     errors = {c["value"]["name"]: c["value"]["errors"] for c in result["configs"] if c["value"]["errors"]}
     assert result["error_count"] == 3, errors
-    assert "must not be empty" in errors["redis.host"][0]
+    assert "must be set when redis.sentinels is empty" in errors["redis.host"][0]
     assert "70000" in errors["redis.port"][0]
     assert "Value must be at least 1" in errors["redis.batch.size"][0]

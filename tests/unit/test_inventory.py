@@ -29,7 +29,9 @@ def test_local_inventory_has_contract_groups_and_addresses() -> None:
     assert inv["kafka_controller"]["hosts"] == ["kafka1", "kafka2", "kafka3"]
     assert inv["kafka_broker"]["hosts"] == ["kafka1", "kafka2", "kafka3"]
     assert inv["connect"]["hosts"] == ["kafka1", "kafka2", "kafka3"]
-    for g in ("redis", "monitoring", "producer"):
+    # One Redis server and one Sentinel per host, the first the primary of a fresh deploy.
+    assert sorted(inv["redis"]["hosts"]) == ["kafka1", "kafka2", "kafka3"]
+    for g in ("monitoring", "producer"):
         assert len(inv[g]["hosts"]) == 1
     hv = inv["_meta"]["hostvars"]
     assert {h: hv[h]["ansible_host"] for h in ("kafka1", "kafka2", "kafka3")} == {

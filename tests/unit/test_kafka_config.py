@@ -86,3 +86,30 @@ def test_bad_redis_credentials_are_refused_by_name(tmp_path: Path, text: str, me
     f.write_text(text)
     with pytest.raises(kafka_config.ClientConfigError, match=message):
         kafka_config.redis_connection(f)
+
+
+def test_redis_credentials_name_the_sentinels_and_every_server(tmp_path: Path) -> None:
+    f = tmp_path / "redis-admin.properties"
+    f.write_text("sentinels=10.0.0.1:26379, 10.0.0.2:26379\nsentinel_master=rastro\nhosts=10.0.0.1,10.0.0.2\n"
+                 "port=6379\nuser=admin\npassword=p\ntls=false\n")
+    assert kafka_config.redis_sentinels(f) == ([("10.0.0.1", 26379), ("10.0.0.2", 26379)], "rastro")
+    assert [r["host"] for r in kafka_config.redis_replicas(f)] == ["10.0.0.1", "10.0.0.2"]
+
+
+@pytest.mark.parametrize("sentinels,message", [
+    ("10.0.0.1", "sentinels must be host:port,... \\(got '10.0.0.1'\\)"),
+    ("10.0.0.1:abc", "sentinels must be a number \\(got 'abc'\\)"),
+    ("10.0.0.1:70000", "sentinels must be 1..65535 \\(got 70000\\)"),
+])
+def test_bad_sentinels_are_refused_by_name(tmp_path: Path, sentinels: str, message: str) -> None:
+    f = tmp_path / "redis-admin.properties"
+    f.write_text(f"sentinels={sentinels}\nport=6379\nuser=u\npassword=p\n")
+    with pytest.raises(kafka_config.ClientConfigError, match=message):
+        kafka_config.redis_sentinels(f)
+
+
+def test_a_file_without_sentinels_or_host_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "redis-admin.properties"
+    f.write_text("port=6379\nuser=u\npassword=p\n")
+    with pytest.raises(kafka_config.ClientConfigError, match="missing sentinels \\(or host\\)"):
+        kafka_config.redis_connection(f)

@@ -3,6 +3,7 @@ package io.rastro.connect.redis;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.config.ConfigDef;
@@ -11,6 +12,7 @@ import org.apache.kafka.common.config.ConfigDef.Range;
 import org.apache.kafka.common.config.ConfigDef.Type;
 import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.config.types.Password;
+import redis.clients.jedis.HostAndPort;
 
 /** The connector's settings; Connect's REST API reports a bad value with the key and the reason. */
 public final class RedisSinkConfig extends AbstractConfig {
@@ -27,6 +29,14 @@ public final class RedisSinkConfig extends AbstractConfig {
   public static final String TLS_ENABLED = "redis.tls.enabled";
   public static final String TLS_CA_FILE = "redis.tls.ca.file";
   public static final String MAX_FUTURE_SKEW_MS = "timestamp.max.future.skew.ms";
+  public static final String SENTINELS = "redis.sentinels";
+  public static final String SENTINEL_MASTER = "redis.sentinel.master";
+  public static final String WAIT_REPLICAS = "redis.wait.replicas";
+  public static final String WAIT_TIMEOUT_MS = "redis.wait.timeout.ms";
+  public static final String REPLAY_ENABLED = "cache.replay.enabled";
+  public static final String REPLAY_MARKER_KEY = "cache.replay.marker.key";
+  public static final String REPLAY_CHECK_INTERVAL_MS = "cache.replay.check.interval.ms";
+  public static final String REPLAY_ADMIN_CONFIG_FILE = "cache.replay.admin.config.file";
 
   private static final ConfigDef.Validator NON_BLANK = (name, value) -> {
     if (value == null || value.toString().isBlank()) {
@@ -34,6 +44,18 @@ public final class RedisSinkConfig extends AbstractConfig {
     }
     if (value.toString().chars().anyMatch(Character::isWhitespace)) {
       throw new ConfigException(name, value, "must not contain whitespace");
+    }
+  };
+
+  private static final ConfigDef.Validator HOST_PORT_LIST = (name, value) -> {
+    @SuppressWarnings("unchecked")
+    List<String> entries = value == null ? List.of() : (List<String>) value;
+    for (String entry : entries) {
+      try {
+        hostAndPort(entry);
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException(name, value, e.getMessage());
+      }
     }
   };
 
@@ -45,8 +67,8 @@ public final class RedisSinkConfig extends AbstractConfig {
   };
 
   public static final ConfigDef CONFIG_DEF = new ConfigDef()
-      .define(HOST, Type.STRING, ConfigDef.NO_DEFAULT_VALUE, NON_BLANK, Importance.HIGH,
-          "Redis host name or address.")
+      .define(HOST, Type.STRING, "", Importance.HIGH,
+          "Redis host name or address, when no Sentinels are given (redis.sentinels).")
       .define(PORT, Type.INT, 6379, Range.between(1, 65535), Importance.HIGH, "Redis port.")
       .define(USER, Type.STRING, "", Importance.MEDIUM,
           "Redis ACL user; empty for the default user.")
@@ -70,10 +92,58 @@ public final class RedisSinkConfig extends AbstractConfig {
       .define(MAX_FUTURE_SKEW_MS, Type.LONG, UpdateParser.DEFAULT_MAX_FUTURE_SKEW.toMillis(),
           Range.between(0L, 86_400_000L), Importance.MEDIUM,
           "An update stamped further than this ahead of the sink's clock goes to the dead letter queue "
-              + "(the stale-write guard would otherwise hold its driver on it until the clock caught up).");
+              + "(the stale-write guard would otherwise hold its driver on it until the clock caught up).")
+      .define(SENTINELS, Type.LIST, "", HOST_PORT_LIST, Importance.HIGH,
+          "Sentinels (host:port, comma-separated) asked where the primary is; each (re)connection asks again, "
+              + "so writes follow a failover. Empty: redis.host is the server. The Sentinels take redis.user "
+              + "and redis.password, and TLS as Redis does.")
+      .define(SENTINEL_MASTER, Type.STRING, "rastro", NON_BLANK, Importance.MEDIUM,
+          "Name under which the Sentinels watch the primary.")
+      .define(WAIT_REPLICAS, Type.INT, 0, Range.between(0, 16), Importance.HIGH,
+          "Replicas that must have each batch (WAIT) before its offsets may be committed; fewer and the "
+              + "batch is retried, so a failover cannot lose an update the sink let Kafka forget. 0: no WAIT.")
+      .define(WAIT_TIMEOUT_MS, Type.LONG, 2000L, Range.between(1L, 60_000L), Importance.LOW,
+          "How long WAIT may block for redis.wait.replicas.")
+      .define(REPLAY_ENABLED, Type.BOOLEAN, true, Importance.HIGH,
+          "Keep a marker per partition in Redis (cache.replay.marker.key); when Redis lost it (data lost, "
+              + "FLUSHALL, a replica promoted empty) replay that partition from its first offset, so every driver "
+              + "still in the compacted topic comes back.")
+      .define(REPLAY_MARKER_KEY, Type.STRING, "drivers:replay", NON_BLANK, Importance.LOW,
+          "Hash holding the markers: field <topic>:<partition>, value live or the replay's progress.")
+      .define(REPLAY_CHECK_INTERVAL_MS, Type.LONG, 1000L, Range.between(0L, 600_000L), Importance.LOW,
+          "How often the markers are read.")
+      .define(REPLAY_ADMIN_CONFIG_FILE, Type.STRING, "", READABLE_OR_EMPTY, Importance.MEDIUM,
+          "Kafka client properties (e.g. the worker's own file) for the admin client that reads a partition's "
+              + "end offset when a replay starts: bootstrap.servers and the admin.-prefixed keys. Empty: the "
+              + "replay ends at the last offset this task had written.");
 
   public RedisSinkConfig(Map<String, String> props) {
     super(CONFIG_DEF, props);
+    if (getString(HOST).isBlank() && sentinels().isEmpty()) {
+      throw new ConfigException(HOST, getString(HOST), "must be set when " + SENTINELS + " is empty");
+    }
+    if (!getString(HOST).isBlank()) {
+      NON_BLANK.ensureValid(HOST, getString(HOST));
+    }
+  }
+
+  /** "host:port" as a {@link HostAndPort}; the message says what is wrong with it. */
+  static HostAndPort hostAndPort(String entry) {
+    String e = entry.trim();
+    int colon = e.lastIndexOf(':');
+    if (colon <= 0 || colon == e.length() - 1) {
+      throw new IllegalArgumentException("'" + e + "' is not host:port");
+    }
+    int port;
+    try {
+      port = Integer.parseInt(e.substring(colon + 1));
+    } catch (NumberFormatException nfe) {
+      throw new IllegalArgumentException("'" + e + "' has no numeric port");
+    }
+    if (port < 1 || port > 65535) {
+      throw new IllegalArgumentException("'" + e + "' has port " + port + ", outside 1..65535");
+    }
+    return new HostAndPort(e.substring(0, colon), port);
   }
 
   public String host() { return getString(HOST); }
@@ -92,4 +162,14 @@ public final class RedisSinkConfig extends AbstractConfig {
   public boolean tlsEnabled() { return getBoolean(TLS_ENABLED); }
   public String tlsCaFile() { return getString(TLS_CA_FILE); }
   public Duration maxFutureSkew() { return Duration.ofMillis(getLong(MAX_FUTURE_SKEW_MS)); }
+  public List<HostAndPort> sentinels() {
+    return getList(SENTINELS).stream().filter(s -> !s.isBlank()).map(RedisSinkConfig::hostAndPort).toList();
+  }
+  public String sentinelMaster() { return getString(SENTINEL_MASTER); }
+  public int waitReplicas() { return getInt(WAIT_REPLICAS); }
+  public long waitTimeoutMs() { return getLong(WAIT_TIMEOUT_MS); }
+  public boolean replayEnabled() { return getBoolean(REPLAY_ENABLED); }
+  public String replayMarkerKey() { return getString(REPLAY_MARKER_KEY); }
+  public long replayCheckIntervalMs() { return getLong(REPLAY_CHECK_INTERVAL_MS); }
+  public String replayAdminConfigFile() { return getString(REPLAY_ADMIN_CONFIG_FILE); }
 }

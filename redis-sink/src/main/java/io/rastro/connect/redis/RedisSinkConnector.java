@@ -3,6 +3,7 @@ package io.rastro.connect.redis;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.apache.kafka.common.config.Config;
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.connect.connector.Task;
 import org.apache.kafka.connect.sink.SinkConnector;
@@ -33,6 +34,20 @@ public class RedisSinkConnector extends SinkConnector {
 
   @Override
   public void stop() {}
+
+  /** Per-key errors, plus the one that needs two keys: a server (redis.host) or Sentinels (redis.sentinels). */
+  @Override
+  public Config validate(Map<String, String> connectorConfigs) {
+    Config result = super.validate(connectorConfigs);
+    String host = connectorConfigs.getOrDefault(RedisSinkConfig.HOST, "");
+    String sentinels = connectorConfigs.getOrDefault(RedisSinkConfig.SENTINELS, "");
+    if (host.isBlank() && sentinels.isBlank()) {
+      result.configValues().stream().filter(v -> v.name().equals(RedisSinkConfig.HOST)).findFirst()
+          .ifPresent(v -> v.addErrorMessage("Invalid value '" + host + "' for configuration " + RedisSinkConfig.HOST
+              + ": must be set when " + RedisSinkConfig.SENTINELS + " is empty"));
+    }
+    return result;
+  }
 
   @Override
   public ConfigDef config() {

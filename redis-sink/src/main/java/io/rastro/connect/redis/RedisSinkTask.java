@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.connect.errors.ConnectException;
 import org.apache.kafka.connect.errors.DataException;
 import org.apache.kafka.connect.errors.RetriableException;
@@ -14,6 +15,7 @@ import org.apache.kafka.connect.sink.SinkTask;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import redis.clients.jedis.exceptions.JedisConnectionException;
+import redis.clients.jedis.exceptions.JedisDataException;
 
 /**
  * Applies a batch of driver-locations records to Redis in partition order. Malformed records go
@@ -25,6 +27,8 @@ public class RedisSinkTask extends SinkTask {
 
   private RedisSinkConfig config;
   private RedisWriter writer;
+  private CacheReplay replay;
+  private KafkaEndOffsets endOffsets;
   private UpdateParser parser;
   private ErrantRecordReporter reporter;
   private int failedAttempts;
@@ -42,22 +46,49 @@ public class RedisSinkTask extends SinkTask {
   public void start(Map<String, String> props) {
     config = new RedisSinkConfig(props);
     parser = new UpdateParser(Clock.systemUTC(), config.maxFutureSkew());
-    writer = new RedisWriter(config.host(), config.port(), config.user(), config.password(),
-        config.timeoutMs(), config.keyPrefix(), config.geoKey(),
-        config.tlsEnabled() ? RedisTls.socketFactory(config.tlsCaFile()) : null);
+    writer = new RedisWriter(config.sentinels(), config.sentinelMaster(),
+        config.host().isBlank() ? null : new redis.clients.jedis.HostAndPort(config.host(), config.port()),
+        config.user(), config.password(), config.timeoutMs(), config.keyPrefix(), config.geoKey(),
+        config.tlsEnabled() ? RedisTls.socketFactory(config.tlsCaFile()) : null)
+        .waitFor(config.waitReplicas(), config.waitTimeoutMs());
+    if (config.replayEnabled()) {
+      endOffsets = config.replayAdminConfigFile().isEmpty() ? null : new KafkaEndOffsets(config.replayAdminConfigFile());
+      replay = new CacheReplay(config.replayMarkerKey(), config.replayCheckIntervalMs(), Clock.systemUTC(), endOffsets);
+    }
     try {
       reporter = context.errantRecordReporter();
     } catch (NoSuchMethodError | NoClassDefFoundError e) {
       reporter = null; // a Connect runtime older than 2.6
     }
-    log.info("rastro Redis sink task started: redis={} tls={} prefix={} geo={} batch={} dlq={} max future skew={}",
-        writer.address(), config.tlsEnabled(), config.keyPrefix(), config.geoKey(), config.batchSize(), reporter != null,
-        config.maxFutureSkew());
+    log.info("rastro Redis sink task started: redis={} tls={} prefix={} geo={} batch={} dlq={} max future skew={} "
+        + "wait replicas={} replay marker={}", writer.address(), config.tlsEnabled(), config.keyPrefix(), config.geoKey(),
+        config.batchSize(), reporter != null, config.maxFutureSkew(), config.waitReplicas(),
+        config.replayEnabled() ? config.replayMarkerKey() : "off");
+  }
+
+  /** Test hook: where a replay ends, instead of an admin client. */
+  void endOffsets(CacheReplay.EndOffsets offsets) {
+    replay = new CacheReplay(config.replayMarkerKey(), config.replayCheckIntervalMs(), Clock.systemUTC(), offsets);
+  }
+
+  @Override
+  public void open(Collection<TopicPartition> partitions) {
+    if (replay != null) {
+      replay.assigned();
+    }
+  }
+
+  @Override
+  public void close(Collection<TopicPartition> partitions) {
+    if (replay != null) {
+      replay.closed(partitions);
+    }
   }
 
   @Override
   public void put(Collection<SinkRecord> records) {
     if (records.isEmpty()) {
+      checkCache();
       return;
     }
     List<DriverUpdate> updates = new ArrayList<>(records.size());
@@ -78,16 +109,50 @@ public class RedisSinkTask extends SinkTask {
       results = writer.apply(updates, config.batchSize());
       failedAttempts = 0;
     } catch (JedisConnectionException e) {
-      failedAttempts++;
-      if (failedAttempts > config.maxRetries()) {
-        throw new ConnectException("Redis at " + writer.address() + " unreachable for " + failedAttempts
-            + " consecutive attempts (redis.max.retries=" + config.maxRetries() + "): " + e.getMessage(), e);
-      }
-      log.warn("Redis at {} unreachable (attempt {}/{}), retrying the batch in {} ms: {}", writer.address(),
-          failedAttempts, config.maxRetries(), config.retryBackoffMs(), e.getMessage());
-      context.timeout(config.retryBackoffMs());
-      throw new RetriableException("Redis at " + writer.address() + " unreachable: " + e.getMessage(), e);
+      throw retriable(e);
     }
+    account(records, updates, sources, bad, reasons, results);
+    checkCache();
+  }
+
+  private RuntimeException retriable(JedisConnectionException e) {
+    failedAttempts++;
+    if (failedAttempts > config.maxRetries()) {
+      throw new ConnectException("Redis at " + writer.address() + " unreachable for " + failedAttempts
+          + " consecutive attempts (redis.max.retries=" + config.maxRetries() + "): " + e.getMessage(), e);
+    }
+    log.warn("Redis at {} unreachable (attempt {}/{}), retrying the batch in {} ms: {}", writer.address(),
+        failedAttempts, config.maxRetries(), config.retryBackoffMs(), e.getMessage());
+    context.timeout(config.retryBackoffMs());
+    return new RetriableException("Redis at " + writer.address() + " unreachable: " + e.getMessage(), e);
+  }
+
+  /** Read the cache markers now and then; rewind the partitions whose marker Redis lost. */
+  private void checkCache() {
+    if (replay == null) {
+      return;
+    }
+    Map<TopicPartition, Long> rewind;
+    try {
+      rewind = replay.check(writer, context.assignment());
+    } catch (JedisConnectionException e) {
+      log.debug("Cache markers not read: {}", e.getMessage());
+      return; // the next write finds the connection trouble and retries
+    } catch (JedisDataException e) {
+      if (RedisWriter.isTransient(e)) {
+        writer.reset();
+        return;
+      }
+      throw new ConnectException("cannot read or write the cache markers in " + config.replayMarkerKey() + " at "
+          + writer.address() + " (the Redis user needs that key): " + e.getMessage(), e);
+    }
+    if (!rewind.isEmpty()) {
+      context.offset(rewind);
+    }
+  }
+
+  private void account(Collection<SinkRecord> records, List<DriverUpdate> updates, List<SinkRecord> sources,
+                        List<SinkRecord> bad, List<Exception> reasons, List<RedisWriter.Result> results) {
     for (int i = 0; i < results.size(); i++) {
       RedisWriter.Result r = results.get(i);
       switch (r.outcome()) {
@@ -110,6 +175,11 @@ public class RedisSinkTask extends SinkTask {
       }
       reporter.report(bad.get(i), reasons.get(i));
     }
+    if (replay != null) {
+      for (SinkRecord r : records) {
+        replay.written(new TopicPartition(r.topic(), r.kafkaPartition()), r.kafkaOffset());
+      }
+    }
   }
 
   @Override
@@ -117,6 +187,9 @@ public class RedisSinkTask extends SinkTask {
     log.info("rastro Redis sink task stopping: applied={} stale={} deleted={} invalid={}", applied, stale, deleted, invalid);
     if (writer != null) {
       writer.close();
+    }
+    if (endOffsets != null) {
+      endOffsets.close();
     }
   }
 }

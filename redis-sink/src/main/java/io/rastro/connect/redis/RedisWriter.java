@@ -30,10 +30,13 @@ public final class RedisWriter implements AutoCloseable {
   static final String UPSERT = resource("upsert.lua");
   static final String DELETE = resource("delete.lua");
 
-  private final HostAndPort address;
+  private final PrimaryLocator locator;
   private final JedisClientConfig clientConfig;
   private final String keyPrefix;
   private final String geoKey;
+  private int waitReplicas;
+  private long waitTimeoutMs;
+  private HostAndPort address;
   private Jedis jedis;
   private String upsertSha;
   private String deleteSha;
@@ -46,7 +49,15 @@ public final class RedisWriter implements AutoCloseable {
   /** With {@code tls} non-null, the connection is TLS through that factory and checks the host name. */
   public RedisWriter(String host, int port, String user, String password, int timeoutMs,
                      String keyPrefix, String geoKey, SSLSocketFactory tls) {
-    this.address = new HostAndPort(host, port);
+    this(List.of(), "", new HostAndPort(host, port), user, password, timeoutMs, keyPrefix, geoKey, tls);
+  }
+
+  /**
+   * With {@code sentinels} non-empty, every (re)connection asks them where the primary of
+   * {@code master} is, so writes follow a failover; otherwise {@code fixed} is the server.
+   */
+  public RedisWriter(List<HostAndPort> sentinels, String master, HostAndPort fixed, String user, String password,
+                     int timeoutMs, String keyPrefix, String geoKey, SSLSocketFactory tls) {
     DefaultJedisClientConfig.Builder b = DefaultJedisClientConfig.builder()
         .connectionTimeoutMillis(timeoutMs).socketTimeoutMillis(timeoutMs).clientName("rastro-redis-sink");
     if (user != null && !user.isEmpty()) {
@@ -59,19 +70,38 @@ public final class RedisWriter implements AutoCloseable {
       b.ssl(true).sslSocketFactory(tls).sslParameters(RedisTls.verifyHostName());
     }
     this.clientConfig = b.build();
+    this.locator = sentinels.isEmpty() ? PrimaryLocator.fixed(fixed) : PrimaryLocator.sentinels(sentinels, master, clientConfig);
+    this.address = sentinels.isEmpty() ? fixed : null;
     this.keyPrefix = keyPrefix;
     this.geoKey = geoKey;
   }
 
+  /** Every batch must reach {@code replicas} replicas within {@code timeoutMs} (WAIT) before it counts as written. */
+  public RedisWriter waitFor(int replicas, long timeoutMs) {
+    this.waitReplicas = replicas;
+    this.waitTimeoutMs = timeoutMs;
+    return this;
+  }
+
+  /** The server written to last, or where the writer looks for it. */
   public String address() {
-    return address.toString();
+    return address != null ? address.toString() : locator.toString();
   }
 
   private Jedis connection() {
     if (jedis == null || !jedis.isConnected() || jedis.isBroken()) {
       reset();
+      address = locator.primary();
       Jedis j = new Jedis(address, clientConfig);
       try {
+        if (locator.viaSentinels()) {
+          // A Sentinel's answer can trail a failover by a moment: write only to a server that says it is the primary.
+          Object role = j.role().get(0);
+          String r = role instanceof byte[] b ? new String(b, StandardCharsets.UTF_8) : String.valueOf(role);
+          if (!"master".equals(r)) {
+            throw new JedisConnectionException(address + " is a " + r + ", not the primary (yet)");
+          }
+        }
         // SCRIPT LOAD is idempotent; a restarted Redis has forgotten the scripts, so load on connect.
         upsertSha = j.scriptLoad(UPSERT);
         deleteSha = j.scriptLoad(DELETE);
@@ -90,14 +120,57 @@ public final class RedisWriter implements AutoCloseable {
     return jedis;
   }
 
-  /** Apply updates in order, chunked into pipelines of {@code batchSize}. */
+  /**
+   * Apply updates in order, chunked into pipelines of {@code batchSize}; with {@link #waitFor}, the
+   * whole lot must then reach that many replicas, or it fails like a lost connection (to be retried).
+   */
   public List<Result> apply(List<DriverUpdate> updates, int batchSize) {
     List<Result> results = new ArrayList<>(updates.size());
     for (int from = 0; from < updates.size(); from += batchSize) {
       List<DriverUpdate> chunk = updates.subList(from, Math.min(updates.size(), from + batchSize));
       results.addAll(applyChunk(chunk));
     }
+    if (waitReplicas > 0 && !updates.isEmpty()) {
+      long acked;
+      try {
+        acked = connection().waitReplicas(waitReplicas, waitTimeoutMs);
+      } catch (JedisConnectionException e) {
+        reset();
+        throw e;
+      }
+      if (acked < waitReplicas) {
+        reset();
+        throw new JedisConnectionException("only " + acked + " of " + waitReplicas + " replica(s) of " + address
+            + " acknowledged the batch within " + waitTimeoutMs + " ms");
+      }
+    }
     return results;
+  }
+
+  /** The values of {@code fields} in hash {@code key} (null where absent). */
+  public List<String> readHash(String key, List<String> fields) {
+    if (fields.isEmpty()) {
+      return List.of();
+    }
+    try {
+      return connection().hmget(key, fields.toArray(String[]::new));
+    } catch (JedisConnectionException e) {
+      reset();
+      throw e;
+    }
+  }
+
+  /** Set fields of hash {@code key}. */
+  public void writeHash(String key, java.util.Map<String, String> values) {
+    if (values.isEmpty()) {
+      return;
+    }
+    try {
+      connection().hset(key, values);
+    } catch (JedisConnectionException e) {
+      reset();
+      throw e;
+    }
   }
 
   private List<Result> applyChunk(List<DriverUpdate> chunk) {
@@ -149,7 +222,7 @@ public final class RedisWriter implements AutoCloseable {
   }
 
   private static final List<String> TRANSIENT_PREFIXES =
-      List.of("LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "NOSCRIPT", "READONLY", "CLUSTERDOWN");
+      List.of("LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "NOSCRIPT", "READONLY", "CLUSTERDOWN", "NOREPLICAS");
 
   public void ping() {
     connection().ping();

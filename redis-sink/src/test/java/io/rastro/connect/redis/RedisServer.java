@@ -54,6 +54,40 @@ final class RedisServer implements AutoCloseable {
     throw new IllegalStateException("redis-server did not listen on " + port);
   }
 
+  private RedisServer(int port, Path dir, Process process) {
+    this.port = port;
+    this.dir = dir;
+    this.process = process;
+  }
+
+  /** A real Sentinel (redis-server --sentinel) watching the primary at host:port under the name rastro. */
+  static RedisServer sentinel(String host, int primaryPort) throws IOException, InterruptedException {
+    int port = freePort();
+    Path dir = Files.createTempDirectory("rastro-sentinel-test");
+    Path conf = dir.resolve("sentinel.conf");
+    Files.writeString(conf, "port " + port + "\nbind 127.0.0.1\ndir " + dir + "\n"
+        + "sentinel monitor rastro " + host + " " + primaryPort + " 1\n");
+    Process process = new ProcessBuilder(System.getProperty("redis.server", "/usr/bin/redis-server"), conf.toString(),
+        "--sentinel").redirectErrorStream(true).redirectOutput(dir.resolve("sentinel.log").toFile()).start();
+    awaitListening(port, process, dir.resolve("sentinel.log"));
+    return new RedisServer(port, dir, process);
+  }
+
+  private static void awaitListening(int port, Process process, Path log) throws IOException, InterruptedException {
+    Instant deadline = Instant.now().plus(Duration.ofSeconds(10));
+    while (Instant.now().isBefore(deadline)) {
+      try (Socket s = new Socket("127.0.0.1", port)) {
+        return;
+      } catch (IOException notYet) {
+        if (!process.isAlive()) {
+          throw new IllegalStateException("redis-server exited: " + Files.readString(log));
+        }
+        Thread.sleep(50);
+      }
+    }
+    throw new IllegalStateException("redis-server did not listen on " + port);
+  }
+
   static int freePort() throws IOException {
     try (ServerSocket s = new ServerSocket(0)) {
       return s.getLocalPort();

@@ -42,13 +42,15 @@ class RedisSinkTaskTest {
   static final class Context implements SinkTaskContext {
     final List<SinkRecord> reported = new ArrayList<>();
     final List<Throwable> reasons = new ArrayList<>();
+    final Map<TopicPartition, Long> rewound = new HashMap<>();
+    Set<TopicPartition> assignment = Set.of();
     long timeout = -1;
 
     @Override public Map<String, String> configs() { return Map.of(); }
-    @Override public void offset(Map<TopicPartition, Long> offsets) {}
-    @Override public void offset(TopicPartition tp, long offset) {}
+    @Override public void offset(Map<TopicPartition, Long> offsets) { rewound.putAll(offsets); }
+    @Override public void offset(TopicPartition tp, long offset) { rewound.put(tp, offset); }
     @Override public void timeout(long timeoutMs) { timeout = timeoutMs; }
-    @Override public Set<TopicPartition> assignment() { return Set.of(); }
+    @Override public Set<TopicPartition> assignment() { return assignment; }
     @Override public void pause(TopicPartition... partitions) {}
     @Override public void resume(TopicPartition... partitions) {}
     @Override public void requestCommit() {}
@@ -147,5 +149,97 @@ class RedisSinkTaskTest {
     assertTrue(errors.get("redis.batch.size").get(0).contains("0"), errors.toString());
     assertTrue(errors.get("redis.key.prefix").get(0).contains("must not be empty"), errors.toString());
     assertTrue(errors.containsKey("redis.host"), errors.toString());
+  }
+
+  @Test
+  void aLostCacheMarkerReplaysThePartitionFromTheStart() {
+    RedisSinkTask task = new RedisSinkTask();
+    Context ctx = new Context();
+    TopicPartition p0 = new TopicPartition("driver-locations", 0);
+    ctx.assignment = Set.of(p0);
+    task.initialize(ctx);
+    Map<String, String> p = props(redis.port);
+    p.put("cache.replay.check.interval.ms", "0");
+    task.start(p);
+    task.endOffsets(tps -> Map.of(p0, 3L));
+    try (Jedis j = new Jedis("127.0.0.1", redis.port)) {
+      j.flushAll();
+      task.open(List.of(p0));
+      // No marker yet: the partition is replayed from offset 0 up to its end offset (3).
+      task.put(List.of(rec(1, "a", json("a", -23.1, "2026-11-22T10:00:00.000Z")),
+          rec(2, "b", json("b", -23.2, "2026-11-22T10:00:00.000Z"))));
+      assertEquals(Map.of(p0, 0L), ctx.rewound);
+      assertTrue(j.hget("drivers:replay", "driver-locations:0").startsWith("replaying target=3 done=0"),
+          j.hget("drivers:replay", "driver-locations:0"));
+      ctx.rewound.clear();
+      task.put(List.of(rec(0, "c", json("c", -23.25, "2026-11-22T09:00:00.000Z")),
+          rec(1, "a", json("a", -23.1, "2026-11-22T10:00:00.000Z"))));
+      assertTrue(j.hget("drivers:replay", "driver-locations:0").startsWith("replaying target=3 done=2"));
+      task.put(List.of(rec(2, "b", json("b", -23.2, "2026-11-22T10:00:00.000Z"))));
+      assertEquals("live", j.hget("drivers:replay", "driver-locations:0"));
+      assertEquals(Map.of(), ctx.rewound);
+
+      // Redis loses everything: the next check finds no marker and replays again; a driver who
+      // stopped sending (c) is back once the replay has passed its update.
+      j.flushAll();
+      task.put(List.of());
+      assertEquals(Map.of(p0, 0L), ctx.rewound);
+      task.put(List.of(rec(0, "c", json("c", -23.25, "2026-11-22T09:00:00.000Z"))));
+      assertEquals("-23.25", j.hget("driver:c", "latitude"));
+      assertTrue(j.hget("drivers:replay", "driver-locations:0").startsWith("replaying target=3 done=1"));
+    } finally {
+      task.stop();
+    }
+  }
+
+  @Test
+  void aBatchNoReplicaAcknowledgedIsRetried() {
+    RedisSinkTask task = new RedisSinkTask();
+    Context ctx = new Context();
+    task.initialize(ctx);
+    Map<String, String> p = props(redis.port);
+    p.put("redis.wait.replicas", "1");
+    p.put("redis.wait.timeout.ms", "50");
+    task.start(p);
+    try {
+      RetriableException e = assertThrows(RetriableException.class,
+          () -> task.put(List.of(rec(0, "a", json("a", -23.1, "2026-11-22T10:00:00.000Z")))));
+      assertTrue(e.getMessage().contains("only 0 of 1 replica(s)"), e.getMessage());
+    } finally {
+      task.stop();
+    }
+  }
+
+  @Test
+  void sentinelsLeadTheSinkToThePrimary() throws Exception {
+    try (RedisServer primary = new RedisServer();
+         RedisServer sentinel = RedisServer.sentinel("127.0.0.1", primary.port)) {
+      RedisSinkTask task = new RedisSinkTask();
+      task.initialize(new Context());
+      Map<String, String> p = props(6379);
+      p.remove("redis.host");
+      p.put("redis.sentinels", "127.0.0.1:" + RedisServer.freePort() + ",127.0.0.1:" + sentinel.port);
+      task.start(p);
+      try (Jedis j = new Jedis("127.0.0.1", primary.port)) {
+        task.put(List.of(rec(0, "s", json("s", -23.5, "2026-11-22T10:00:00.000Z"))));
+        assertEquals("-23.5", j.hget("driver:s", "latitude"));
+      } finally {
+        task.stop();
+      }
+    }
+  }
+
+  @Test
+  void noHostAndNoSentinelsIsRefusedByName() {
+    Map<String, String> p = props(6379);
+    p.remove("redis.host");
+    p.put("redis.sentinels", "127.0.0.1");
+    Map<String, List<String>> errors = new HashMap<>();
+    for (ConfigValue v : new RedisSinkConnector().validate(p).configValues()) {
+      if (!v.errorMessages().isEmpty()) {
+        errors.put(v.name(), v.errorMessages());
+      }
+    }
+    assertTrue(errors.get("redis.sentinels").get(0).contains("'127.0.0.1' is not host:port"), errors.toString());
   }
 }

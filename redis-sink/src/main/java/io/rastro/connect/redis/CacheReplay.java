@@ -1,0 +1,157 @@
+package io.rastro.connect.redis;
+
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.apache.kafka.common.TopicPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Redis is a cache of the compacted topic. A marker per partition in one Redis hash says the cache
+ * holds that partition: {@code live}, or a replay's progress. A marker that is gone means Redis lost
+ * its data (restarted empty, FLUSHALL, a replica promoted empty): the partition is replayed from its
+ * first offset, so drivers who stopped sending come back; tombstones replay in order and still win.
+ * Deleting the hash on purpose rebuilds the cache (playbooks/redis-rebuild.yml).
+ */
+final class CacheReplay {
+  private static final Logger log = LoggerFactory.getLogger(CacheReplay.class);
+  static final String LIVE = "live";
+
+  /** A partition's end offset, when a replay starts (how far the replay goes). */
+  interface EndOffsets {
+    Map<TopicPartition, Long> of(Collection<TopicPartition> partitions);
+  }
+
+  /** One partition being replayed: to {@code target} (its end offset when the replay began). */
+  private record Replay(long target, long since) {}
+
+  private final String key;
+  private final long intervalMs;
+  private final Clock clock;
+  private final EndOffsets endOffsets;
+  private final Map<TopicPartition, Long> written = new HashMap<>();
+  private final Map<TopicPartition, Replay> replaying = new HashMap<>();
+  private long nextCheck;
+
+  CacheReplay(String key, long intervalMs, Clock clock, EndOffsets endOffsets) {
+    this.key = key;
+    this.intervalMs = intervalMs;
+    this.clock = clock;
+    this.endOffsets = endOffsets;
+  }
+
+  static String field(TopicPartition tp) {
+    return tp.topic() + ":" + tp.partition();
+  }
+
+  /** Offsets written to Redis (after the batch succeeded). */
+  void written(TopicPartition tp, long offset) {
+    written.merge(tp, offset, Math::max);
+  }
+
+  /** Check at the next {@link #check}: partitions were assigned. */
+  void assigned() {
+    nextCheck = 0;
+  }
+
+  void closed(Collection<TopicPartition> partitions) {
+    partitions.forEach(tp -> {
+      written.remove(tp);
+      replaying.remove(tp);
+    });
+  }
+
+  boolean replaying() {
+    return !replaying.isEmpty();
+  }
+
+  /**
+   * Reads the markers of the assigned partitions (at most every interval); returns the partitions to
+   * rewind to offset 0. Marks replays that reached their target live and records the others' progress.
+   */
+  Map<TopicPartition, Long> check(RedisWriter writer, Set<TopicPartition> assignment) {
+    long now = clock.millis();
+    if (now < nextCheck || assignment.isEmpty()) {
+      return Map.of();
+    }
+    nextCheck = now + intervalMs;
+    List<TopicPartition> tps = new ArrayList<>(assignment);
+    List<String> markers = writer.readHash(key, tps.stream().map(CacheReplay::field).toList());
+    List<TopicPartition> lost = new ArrayList<>();
+    Map<String, String> updates = new LinkedHashMap<>();
+    for (int i = 0; i < tps.size(); i++) {
+      TopicPartition tp = tps.get(i);
+      String marker = markers.get(i);
+      if (marker == null) {
+        lost.add(tp);
+      } else if (!LIVE.equals(marker) && !replaying.containsKey(tp)) {
+        // A replay another task began before the partition moved here: the committed offsets carry it on.
+        replaying.put(tp, new Replay(parse(marker, "target", 0L), parse(marker, "since", now)));
+      } else if (LIVE.equals(marker) && replaying.containsKey(tp)) {
+        replaying.remove(tp); // finished by the task that held it before a rebalance
+      }
+    }
+    Map<TopicPartition, Long> rewind = new HashMap<>();
+    if (!lost.isEmpty()) {
+      Map<TopicPartition, Long> ends = ends(lost);
+      for (TopicPartition tp : lost) {
+        long target = ends.getOrDefault(tp, written.getOrDefault(tp, -1L) + 1);
+        written.remove(tp);
+        if (target <= 0) {
+          updates.put(field(tp), LIVE);
+          continue;
+        }
+        replaying.put(tp, new Replay(target, now));
+        rewind.put(tp, 0L);
+      }
+      log.warn("Redis holds no cache marker for {} partition(s) ({}): Redis lost its data or a rebuild was asked for; "
+          + "replaying them from offset 0", lost.size(), lost);
+    }
+    for (Map.Entry<TopicPartition, Replay> e : new ArrayList<>(replaying.entrySet())) {
+      TopicPartition tp = e.getKey();
+      Replay r = e.getValue();
+      long done = rewind.containsKey(tp) ? 0 : written.getOrDefault(tp, -1L) + 1;
+      if (!rewind.containsKey(tp) && done >= r.target()) {
+        replaying.remove(tp);
+        updates.put(field(tp), LIVE);
+        log.info("Replay of {} done: {} records in {} ms", tp, r.target(), now - r.since());
+      } else {
+        updates.put(field(tp), "replaying target=" + r.target() + " done=" + Math.max(0, done) + " since=" + r.since());
+      }
+    }
+    writer.writeHash(key, updates);
+    return rewind;
+  }
+
+  private Map<TopicPartition, Long> ends(List<TopicPartition> tps) {
+    if (endOffsets == null) {
+      return Map.of();
+    }
+    try {
+      return endOffsets.of(tps);
+    } catch (RuntimeException e) {
+      log.warn("Could not read the end offsets of {} ({}); the replay ends at the last offset this task wrote", tps,
+          e.toString());
+      return Map.of();
+    }
+  }
+
+  static long parse(String marker, String name, long fallback) {
+    for (String part : marker.split(" ")) {
+      if (part.startsWith(name + "=")) {
+        try {
+          return Long.parseLong(part.substring(name.length() + 1));
+        } catch (NumberFormatException e) {
+          return fallback;
+        }
+      }
+    }
+    return fallback;
+  }
+}
