@@ -17,14 +17,14 @@ from pathlib import Path
 
 from cryptography import x509
 
-from tests.lib.lab import CREDENTIALS, HOSTS, REPO, ansible_playbook, newest_chaos_run, recap, wait_until
+from tests.lib.lab import CREDENTIALS, HOSTS, REPO, ansible_playbook, newest_chaos_run, primary_now, recap, wait_until
 from tests.lib.prom import urp_now
 
 SUMMARY = REPO / "artifacts" / "chaos" / "summary.json"
 # Every TLS endpoint that presents a host certificate (docs/contracts.md): Kafka's client listener
 # on each broker, Connect's REST API on each worker, Redis.
 ENDPOINTS = ([(h, 9092) for h in ("kafka1", "kafka2", "kafka3")] + [(h, 8083) for h in ("kafka1", "kafka2", "kafka3")]
-             + [("kafka2", 6379)])
+             + [(h, 6379) for h in ("kafka1", "kafka2", "kafka3")] + [(h, 26379) for h in ("kafka1", "kafka2", "kafka3")])
 
 
 def served_certificate(host: str, port: int, cafile: Path = CREDENTIALS / "ca.pem") -> x509.Certificate:
@@ -64,10 +64,14 @@ def rotate_under_load(fault: str, rate: int, seconds_key: str, timeout: int) -> 
 
 
 def assert_site_changes_nothing(after: str) -> None:
+    # After the chaos faults (redis-kill moved the Redis primary) and the rotation (which hands the
+    # primary over before restarting it): site.yml must leave the primary where the Sentinels put it.
+    primary = primary_now()
     again = ansible_playbook("site.yml", timeout=1800)
     assert again.returncode == 0, again.stdout[-4000:]
     changed = {h: c["changed"] for h, c in recap(again.stdout).items() if c["changed"]}
     assert not changed, f"site.yml after {after} changed something: {changed}\n{again.stdout[-4000:]}"
+    assert primary_now() == primary, f"site.yml moved the Redis primary from {primary} to {primary_now()}"
 
 
 def test_certificate_renewal_under_load_loses_nothing() -> None:

@@ -36,6 +36,13 @@ def redis_admin() -> dict[str, Any]:
     """redis-py keyword arguments for the Redis admin user, from credentials/<inventory>/redis-admin.properties."""
     from rastro_producer.kafka_config import redis_connection
     return redis_connection(CREDENTIALS / "redis-admin.properties")
+def primary_now() -> str:
+    """The lab host the Sentinels name as the Redis primary."""
+    from rastro_producer.kafka_config import redis_primary
+    host, _ = redis_primary(CREDENTIALS / "redis-admin.properties")
+    return next(h for h, ip in HOSTS.items() if ip == host)
+
+
 SSH_KEY = os.environ.get("RASTRO_SSH_KEY", "/var/lib/rastro-lab/ssh/id_ed25519")
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
