@@ -81,13 +81,14 @@ def sample_redis(r: Any, run: Run, stop: threading.Event) -> None:
 
 
 def redis_measures(samples: list[tuple[float, Optional[str], int]], injected: Optional[float],
-                   idle: int) -> dict[str, Any]:
+                   idle: int, produced_until: float) -> dict[str, Any]:
     """The sink's longest write pause after the fault (the sampled newest timestamp standing still),
     and when every idle driver was back in Redis after having gone (redis-wipe)."""
     if not injected or not samples:
         return {}
     changes = [t for (t, n), (_, prev, _) in zip([(t, n) for t, n, _ in samples[1:]], samples[:-1]) if n and n != prev]
-    after = [t for t in changes if t >= injected]
+    # Only while updates were being produced: afterwards the newest timestamp stands still anyway.
+    after = [t for t in changes if injected <= t <= produced_until]
     pause = max([b - a for a, b in zip([injected, *after], after)] or [0.0])
     out: dict[str, Any] = {"sink_write_pause_s": round(pause, 2)}
     if idle:
@@ -329,6 +330,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args.kafka["bootstrap.servers"] = args.bootstrap
     if args.tail_after_restore is not None and args.tail_after_restore < 0:
         ap.error(f"--tail-after-restore must not be negative (got {args.tail_after_restore})")
+    if args.idle_drivers < 0:
+        ap.error(f"--idle-drivers must not be negative (got {args.idle_drivers})")
     for name in ("rate", "duration", "drivers"):
         if getattr(args, name) <= 0:
             ap.error(f"--{name} must be positive (got {getattr(args, name)})")
@@ -343,8 +346,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     sampler.start()
     # The Simulator's own naming (produce() builds the same ones).
     run.active_ids = [d.driver_id for d in Simulator(args.drivers, seed=args.seed, id_prefix=prefix).drivers]
-    run.idle_ids = [d.driver_id for d in Simulator(args.idle_drivers, seed=args.seed + 1, id_prefix=prefix + "idle-").drivers]
-    redis_sampler = threading.Thread(target=sample_redis, args=(args.redis, run, stop), daemon=True)
+    if args.idle_drivers:
+        run.idle_ids = [d.driver_id for d in Simulator(args.idle_drivers, seed=args.seed + 1,
+                                                       id_prefix=prefix + "idle-").drivers]
+    # Sampled until Redis has converged: after a wipe, the replay may end after the load does.
+    redis_stop = threading.Event()
+    redis_sampler = threading.Thread(target=sample_redis, args=(args.redis, run, redis_stop), daemon=True)
     redis_sampler.start()
     started = time.time()
     log(f"producing {args.rate:.0f} updates/s for {args.duration:.0f}s to {args.topic} (drivers {prefix}*)")
@@ -396,6 +403,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             converged_at = time.time()
             break
         time.sleep(0.5)
+    redis_stop.set()
 
     gaps = longest_gaps(run.acks, since=injected) if injected else longest_gaps(run.acks)
     before = longest_gaps(run.acks, until=injected) if injected else None
@@ -418,7 +426,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "urp_zero_after_restore_s": round(urp_zero_at - restored, 1) if urp_zero_at and restored else (0.0 if not restored else None),
         "redis_converged_after_production_s": round(converged_at - produced_until, 1) if converged_at else None,
         "redis_converged_after_restore_s": round(converged_at - restored, 1) if converged_at and restored else None,
-        **redis_measures(run.redis_samples, injected, args.idle_drivers),
+        **redis_measures(run.redis_samples, injected, args.idle_drivers, produced_until),
         "started": started, "injected": injected, "restored": restored, "produced_until": produced_until,
     }
     mon = args.monitoring

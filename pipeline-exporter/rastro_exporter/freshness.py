@@ -17,25 +17,31 @@ from prometheus_client.registry import Collector
 
 KEY_PATTERN = "driver:*"
 GEO_KEY = "drivers:geo"
-# The sink's cache markers (redis-sink, CacheReplay): field <topic>:<partition>, value "live" or
-# "replaying target=<end offset> done=<records> since=<epoch ms>".
+# The sink's cache markers (redis-sink, CacheReplay): field <topic>:<partition>, value "live",
+# "live replayed=<epoch ms>" (after a replay) or "replaying target=<end offset> done=<records> since=<epoch ms>".
 REPLAY_KEY = "drivers:replay"
 
 
-def replay_state(markers: dict[str, str]) -> tuple[int, int, int]:
-    """(partitions live, partitions replaying, records still to replay) from the marker hash."""
+def replay_state(markers: dict[str, str]) -> tuple[int, int, int, float]:
+    """(partitions live, partitions replaying, records still to replay, epoch seconds the last replay
+    ended or 0) from the marker hash."""
     live = replaying = remaining = 0
+    last_end = 0.0
     for value in markers.values():
-        if value == "live":
+        fields = dict(part.split("=", 1) for part in value.split() if "=" in part)
+        if value.split(" ", 1)[0] == "live":
             live += 1
+            try:
+                last_end = max(last_end, int(fields.get("replayed", 0)) / 1000)
+            except ValueError:
+                pass
             continue
         replaying += 1
-        fields = dict(part.split("=", 1) for part in value.split() if "=" in part)
         try:
             remaining += max(int(fields.get("target", 0)) - int(fields.get("done", 0)), 0)
         except ValueError:
             pass
-    return live, replaying, remaining
+    return live, replaying, remaining, last_end
 
 
 def parse_timestamp(value: str) -> float:
@@ -96,7 +102,7 @@ class FreshnessCollector(Collector):
         yield GaugeMetricFamily("rastro_driver_state_geo_members", "Members of drivers:geo", value=geo)
         yield GaugeMetricFamily("rastro_driver_state_scan_truncated",
                                 "1 if the key scan stopped at its limit (counts are lower bounds)", value=int(truncated))
-        live, replaying, remaining = replay_state(markers)
+        live, replaying, remaining, last_end = replay_state(markers)
         parts = GaugeMetricFamily("rastro_cache_partitions", "Partitions of driver-locations by cache state "
                                   "(live; replaying: the sink rebuilds Redis from the topic)", labels=["state"])
         parts.add_metric(["live"], live)
@@ -104,6 +110,8 @@ class FreshnessCollector(Collector):
         yield parts
         yield GaugeMetricFamily("rastro_cache_replay_remaining_records",
                                 "Records the running cache replays have still to write", value=remaining)
+        yield GaugeMetricFamily("rastro_cache_last_replay_end_timestamp_seconds",
+                                "When the last replay of a partition into Redis ended (0: none recorded)", value=last_end)
         if best is not None:
             ts = parse_timestamp(best)
             yield GaugeMetricFamily("rastro_driver_state_newest_update_timestamp_seconds",

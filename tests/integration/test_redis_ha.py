@@ -96,7 +96,7 @@ def test_the_rebuild_playbook_brings_back_a_driver_redis_lost() -> None:
     assert got.get("timestamp") == update["timestamp"], got
     assert r.geopos("drivers:geo", driver)[0] is not None
     markers = r.hgetall("drivers:replay")
-    assert len(markers) == 12 and set(markers.values()) == {"live"}, markers
+    assert len(markers) == 12 and all(v.split()[0] == "live" for v in markers.values()), markers
     (CREDENTIALS.parent.parent / "artifacts").mkdir(exist_ok=True)
     (CREDENTIALS.parent.parent / "artifacts" / "redis-rebuild.json").write_text(
         json.dumps({"seconds": round(time.time() - started, 1)}) + "\n")

@@ -69,3 +69,16 @@ def test_verifier_refuses_bad_arguments_by_name(extra: list[str], redis: str, me
 def test_producer_properties_are_parsed() -> None:
     assert parse_properties(["linger.ms=5", "debug=topic,metadata", "client.id=a=b"]) == {
         "linger.ms": "5", "debug": "topic,metadata", "client.id": "a=b"}
+
+
+def test_redis_measures_find_the_sink_s_longest_pause_and_the_idle_drivers_return() -> None:
+    from chaos.verifier import redis_measures
+    # (time, newest timestamp sampled, idle drivers present): writes stop at 101.5, resume at 104.
+    samples = [(100.0, "a", 5), (101.0, "b", 5), (102.0, "b", 0), (103.0, "b", 0), (104.0, "c", 2),
+               (105.0, "d", 5), (106.0, "d", 5), (120.0, "d", 5)]
+    m = redis_measures(samples, 101.5, 5, produced_until=106.0)
+    assert m == {"sink_write_pause_s": 2.5, "idle_drivers": 5, "idle_drivers_lost": True,
+                 "idle_drivers_back_after_injection_s": 3.5}
+    # No idle driver ever missing: nothing came back, and nothing is claimed.
+    m = redis_measures([(100.0, "a", 3), (102.0, "b", 3)], 101.0, 3, produced_until=102.0)
+    assert m["idle_drivers_lost"] is False and m["idle_drivers_back_after_injection_s"] is None

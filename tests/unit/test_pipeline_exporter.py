@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipeline-exporter"))
 
 from rastro_exporter.cli import main  # noqa: E402
-from rastro_exporter.freshness import newest, parse_timestamp  # noqa: E402
+from rastro_exporter.freshness import newest, parse_timestamp, replay_state  # noqa: E402
 from rastro_exporter.lag import LagCollector, lags  # noqa: E402
 from confluent_kafka import KafkaError, KafkaException, TopicPartition  # noqa: E402
 
@@ -83,3 +83,17 @@ def test_background_refresh_serves_up_0_when_kafka_is_unreachable() -> None:
     assert families["rastro_exporter_lag_up"].samples[0].value == 0
     assert families["rastro_exporter_lag_age_seconds"].samples[0].value >= 0
     assert "kafka_consumergroup_lag" not in families
+
+
+def test_replay_state_counts_live_and_replaying_partitions_and_the_records_left() -> None:
+    markers = {"driver-locations:0": "live", "driver-locations:1": "replaying target=500 done=120 since=1",
+               "driver-locations:2": "replaying target=80 done=80 since=1", "driver-locations:3": "replaying garbage",
+               "driver-locations:4": "live replayed=1796540000500"}
+    assert replay_state(markers) == (2, 3, 380, 1796540000.5)
+    assert replay_state({}) == (0, 0, 0, 0.0)
+
+
+def test_bad_sentinels_are_refused_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["--bootstrap-servers", "h:9092", "--redis-url", "redis://u@h:6379/0", "--redis-sentinels", "h1,h2:26379"])
+    assert rc == 2
+    assert "--redis-sentinels: 'h1' is not host:port" in capsys.readouterr().err

@@ -14,7 +14,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Redis is a cache of the compacted topic. A marker per partition in one Redis hash says the cache
- * holds that partition: {@code live}, or a replay's progress. A marker that is gone means Redis lost
+ * holds that partition: {@code live} (with {@code replayed=<epoch ms>} after a replay), or a replay's
+ * progress. A marker that is gone means Redis lost
  * its data (restarted empty, FLUSHALL, a replica promoted empty): the partition is replayed from its
  * first offset, so drivers who stopped sending come back; tombstones replay in order and still win.
  * Deleting the hash on purpose rebuilds the cache (playbooks/redis-rebuild.yml).
@@ -44,6 +45,11 @@ final class CacheReplay {
     this.intervalMs = intervalMs;
     this.clock = clock;
     this.endOffsets = endOffsets;
+  }
+
+  /** "live", or "live replayed=<epoch ms>" once a replay of the partition has finished. */
+  static boolean isLive(String marker) {
+    return marker.equals(LIVE) || marker.startsWith(LIVE + " ");
   }
 
   static String field(TopicPartition tp) {
@@ -90,10 +96,10 @@ final class CacheReplay {
       String marker = markers.get(i);
       if (marker == null) {
         lost.add(tp);
-      } else if (!LIVE.equals(marker) && !replaying.containsKey(tp)) {
+      } else if (!isLive(marker) && !replaying.containsKey(tp)) {
         // A replay another task began before the partition moved here: the committed offsets carry it on.
         replaying.put(tp, new Replay(parse(marker, "target", 0L), parse(marker, "since", now)));
-      } else if (LIVE.equals(marker) && replaying.containsKey(tp)) {
+      } else if (isLive(marker) && replaying.containsKey(tp)) {
         replaying.remove(tp); // finished by the task that held it before a rebalance
       }
     }
@@ -119,7 +125,8 @@ final class CacheReplay {
       long done = rewind.containsKey(tp) ? 0 : written.getOrDefault(tp, -1L) + 1;
       if (!rewind.containsKey(tp) && done >= r.target()) {
         replaying.remove(tp);
-        updates.put(field(tp), LIVE);
+        // When it finished stays visible (monitoring: a replay shorter than a scrape interval).
+        updates.put(field(tp), LIVE + " replayed=" + now);
         log.info("Replay of {} done: {} records in {} ms", tp, r.target(), now - r.since());
       } else {
         updates.put(field(tp), "replaying target=" + r.target() + " done=" + Math.max(0, done) + " since=" + r.since());

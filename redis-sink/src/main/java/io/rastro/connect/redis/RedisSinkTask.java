@@ -36,6 +36,7 @@ public class RedisSinkTask extends SinkTask {
   private long stale;
   private long deleted;
   private long invalid;
+  private long coalesced;
 
   @Override
   public String version() {
@@ -104,14 +105,23 @@ public class RedisSinkTask extends SinkTask {
         reasons.add(e);
       }
     }
+    // Only the writes that decide each driver's final state: a replay's superseded updates never reach Redis.
+    List<Integer> chosen = Coalescer.writes(updates);
+    List<DriverUpdate> writes = new ArrayList<>(chosen.size());
+    List<SinkRecord> writeSources = new ArrayList<>(chosen.size());
+    for (int i : chosen) {
+      writes.add(updates.get(i));
+      writeSources.add(sources.get(i));
+    }
+    coalesced += updates.size() - writes.size();
     List<RedisWriter.Result> results;
     try {
-      results = writer.apply(updates, config.batchSize());
+      results = writer.apply(writes, config.batchSize());
       failedAttempts = 0;
     } catch (JedisConnectionException e) {
       throw retriable(e);
     }
-    account(records, updates, sources, bad, reasons, results);
+    account(records, writeSources, bad, reasons, results);
     checkCache();
   }
 
@@ -151,8 +161,8 @@ public class RedisSinkTask extends SinkTask {
     }
   }
 
-  private void account(Collection<SinkRecord> records, List<DriverUpdate> updates, List<SinkRecord> sources,
-                        List<SinkRecord> bad, List<Exception> reasons, List<RedisWriter.Result> results) {
+  private void account(Collection<SinkRecord> records, List<SinkRecord> sources, List<SinkRecord> bad,
+                       List<Exception> reasons, List<RedisWriter.Result> results) {
     for (int i = 0; i < results.size(); i++) {
       RedisWriter.Result r = results.get(i);
       switch (r.outcome()) {
@@ -184,7 +194,8 @@ public class RedisSinkTask extends SinkTask {
 
   @Override
   public void stop() {
-    log.info("rastro Redis sink task stopping: applied={} stale={} deleted={} invalid={}", applied, stale, deleted, invalid);
+    log.info("rastro Redis sink task stopping: applied={} stale={} deleted={} invalid={} superseded in their batch={}",
+        applied, stale, deleted, invalid, coalesced);
     if (writer != null) {
       writer.close();
     }
