@@ -87,14 +87,14 @@ molecule-create molecule-destroy: molecule-%:
 	@rm -f $(ARTIFACTS)/molecule/shared-lab-applied
 
 # The last test greps artifacts/ for secrets once more, now that the chaos and rotation runs wrote theirs.
-integration: deps ## fresh lab → site.yml --diff → assertions → idempotent re-run → molecule verifies → chaos faults and certificate rotations under load → site.yml changes nothing
+integration: deps ## fresh lab → site.yml --diff → assertions (Redis HA, rebuild, watchdog included) → idempotent re-run → molecule verifies → chaos faults (Redis kill and wipe too) and certificate renewal under load → site.yml changes nothing, same Redis primary
 	@mkdir -p $(ARTIFACTS)
 	lab/lab.sh down
 	lab/lab.sh up
 	@start=$$(date +%s); ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks ansible-playbook site.yml --diff > $(ARTIFACTS)/site-first.log || { tail -60 $(ARTIFACTS)/site-first.log; exit 1; }; \
 	  echo "first site.yml on fresh lab hosts: $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-first.time
 	$(PY) -m pytest -v --durations=25 -p no:cacheprovider tests/integration/test_cluster.py tests/integration/test_topics.py \
-	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py tests/integration/test_connector_module.py \
+	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py tests/integration/test_connector_module.py tests/integration/test_redis_ha.py \
 	  tests/integration/test_monitoring.py \
 	  tests/integration/test_rolling_restart.py tests/integration/test_security.py tests/integration/test_idempotence.py \
 	  tests/integration/test_molecule_verify.py tests/integration/test_chaos.py \
@@ -128,7 +128,7 @@ bench-producer: deps ## our producer vs Kafka's ProducerPerformance on the lab c
 redis-state: ## the drivers' state in Redis via redis-cli: counts, a sample, no duplicates
 	@tests/redis_state.sh
 
-test-chaos: deps ## chaos.yml under 5,000 updates/s for stop, kill, isolate, connect-kill, redis-restart (needs a deployed lab)
+test-chaos: deps ## chaos.yml under 5,000 updates/s for stop, kill, isolate, connect-kill, redis-restart, redis-kill, redis-wipe (needs a deployed lab)
 	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_chaos.py
 
 test-rotation: deps ## playbooks/rotate-certs.yml under load: certificate renewal (5,000 updates/s; also in make test), then CA replacement (2,000 updates/s, ~30 min), nothing lost (needs a deployed lab)

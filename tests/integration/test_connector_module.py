@@ -1,5 +1,6 @@
 """library/kafka_connector.py on the lab: a task that FAILED during an outage that is over is restarted
-by the next run (and only then reported changed), instead of blocking it."""
+by the next run (and only then reported changed), instead of blocking it. Between runs, the workers'
+kafka-connect-watchdog does the same by itself."""
 
 from __future__ import annotations
 
@@ -59,8 +60,15 @@ def apply(tmp_path: Path, name: str, config: dict) -> tuple[dict, str]:
     return json.loads((tmp_path / "result.json").read_text()), run.stdout
 
 
+def watchdogs(action: str) -> None:
+    for host in HOSTS:
+        ssh(host, f"systemctl {action} kafka-connect-watchdog.timer")
+
+
 @pytest.fixture()
 def probe() -> Iterator[dict]:
+    # The module's own restart is under test: the watchdogs would race it.
+    watchdogs("stop")
     tag = uuid.uuid4().hex[:6]
     topic, name = f"restart-probe-{tag}", f"restart-probe-{tag}"
     admin = AdminClient(kafka_conf())
@@ -78,6 +86,19 @@ def probe() -> Iterator[dict]:
     admin.delete_topics([topic])[topic].result(30)
     ssh("kafka2", f"REDISCLI_AUTH={PROBE_PASSWORD} redis-cli -p {PROBE_PORT} -h {HOSTS['kafka2']} --user connect "
                   f"--tls --cacert {TLS_DIR}/ca.pem --no-auth-warning shutdown nosave", check=False)
+    watchdogs("start")
+
+
+def start_probe_redis() -> None:
+    # Config on stdin: redis-server's command line cannot carry an ACL rule with spaces.
+    # TLS like the real one, with kafka2's own certificate.
+    conf = ["port 0", f"tls-port {PROBE_PORT}", f"tls-cert-file {TLS_DIR}/host.crt", f"tls-key-file {TLS_DIR}/host.key",
+            f"tls-ca-cert-file {TLS_DIR}/ca.pem", "tls-auth-clients no",
+            f"bind {HOSTS['kafka2']}", "daemonize yes", 'save ""', "appendonly no",
+            "user default off", f"user connect on >{PROBE_PASSWORD} ~* &* +@all"]
+    ssh("kafka2", "printf '%s\\n' " + " ".join(f"'{line}'" for line in conf) + " | redis-server -")
+    wait_until(lambda: ssh("kafka2", f"ss -ltn | grep -q ':{PROBE_PORT} '", check=False).returncode == 0, 20,
+               interval=0.5, what="the probe Redis to listen")
 
 
 def test_a_task_failed_in_an_outage_is_restarted_by_the_next_run(probe: dict, tmp_path: Path) -> None:
@@ -93,15 +114,7 @@ def test_a_task_failed_in_an_outage_is_restarted_by_the_next_run(probe: dict, tm
                120, what="the probe task to fail while its Redis is down")
 
     # The outage ends.
-    # Config on stdin: redis-server's command line cannot carry an ACL rule with spaces.
-    # TLS like the real one, with kafka2's own certificate.
-    conf = ["port 0", f"tls-port {PROBE_PORT}", f"tls-cert-file {TLS_DIR}/host.crt", f"tls-key-file {TLS_DIR}/host.key",
-            f"tls-ca-cert-file {TLS_DIR}/ca.pem", "tls-auth-clients no",
-            f"bind {HOSTS['kafka2']}", "daemonize yes", 'save ""', "appendonly no",
-            "user default off", f"user connect on >{PROBE_PASSWORD} ~* &* +@all"]
-    ssh("kafka2", "printf '%s\\n' " + " ".join(f"'{line}'" for line in conf) + " | redis-server -")
-    wait_until(lambda: ssh("kafka2", f"ss -ltn | grep -q ':{PROBE_PORT} '", check=False).returncode == 0, 20,
-               interval=0.5, what="the probe Redis to listen")
+    start_probe_redis()
 
     result, out = apply(tmp_path, probe["name"], probe["config"])
     assert result["changed"] is True, out
@@ -118,3 +131,24 @@ def test_a_task_failed_in_an_outage_is_restarted_by_the_next_run(probe: dict, tm
     # Nothing failed any more: the next run changes nothing.
     again, out = apply(tmp_path, probe["name"], probe["config"])
     assert again["changed"] is False and again["actions"] == [], out
+
+
+def test_the_watchdog_restarts_a_task_failed_in_an_outage_by_itself(probe: dict) -> None:
+    watchdogs("start")
+    sender = Sender(BOOTSTRAP, probe["topic"], extra=kafka_conf())
+    update = {"driver_id": "probe-2", "latitude": -23.56, "longitude": -46.64,
+              "timestamp": "2026-11-22T10:31:45.123Z", "status": "busy"}
+    sender.send("probe-2", update)
+    assert sender.flush(30) == 0
+    rest("PUT", f"/connectors/{probe['name']}/config", probe["config"])
+    wait_until(lambda: task_states(probe["name"]) == ["FAILED"], 120, what="the probe task to fail while its Redis is down")
+    start_probe_redis()
+    # No Ansible run: the watchdog sees FAILED twice, 30 s apart, and restarts the task.
+    wait_until(lambda: task_states(probe["name"]) == ["RUNNING"], 150, interval=3,
+               what="the watchdog to restart the failed task")
+    r = redis.Redis(host=HOSTS["kafka2"], port=PROBE_PORT, username="connect", password=PROBE_PASSWORD,
+                    ssl=True, ssl_ca_certs=str(CREDENTIALS / "ca.pem"), decode_responses=True)
+    wait_until(lambda: r.hget("driver:probe-2", "timestamp") == update["timestamp"], 60,
+               what="the restarted task to write the update")
+    logs = "".join(ssh(h, "journalctl -u kafka-connect-watchdog --since '-10 min' --no-pager").stdout for h in HOSTS)
+    assert f"connector {probe['name']}: failed tasks restarted" in logs, logs[-2000:]

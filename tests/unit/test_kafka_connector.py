@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from pathlib import Path
+
 from conftest import kafka_connector as kc
+
+REPO = Path(__file__).resolve().parents[2]
 
 SINK = {"connector.class": "io.rastro.connect.redis.RedisSinkConnector", "tasks.max": 3, "topics": "driver-locations",
         "errors.log.enable": True}
@@ -89,3 +93,36 @@ def test_a_rebalance_that_ends_within_the_grace_restarts_nothing() -> None:
     assert kc.stays_unassigned(FakeStatusOnly(["RUNNING"]), "redis-sink", 30) is False
     assert kc.unassigned({"connector": {"state": "UNASSIGNED"}}) is True
     assert kc.unassigned(None) is False
+
+
+def _watchdog():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("watchdog", REPO / "roles/kafka_connect/files/connect-watchdog.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_watchdog_acts_only_on_a_state_seen_twice_and_gives_up_on_a_real_failure() -> None:
+    w = _watchdog()
+    status = {
+        "stuck": {"status": {"connector": {"state": "UNASSIGNED"}, "tasks": [{"state": "RUNNING"}]}},
+        "broken": {"status": {"connector": {"state": "RUNNING"}, "tasks": [{"state": "FAILED"}, {"state": "RUNNING"}]}},
+        "fine": {"status": {"connector": {"state": "RUNNING"}, "tasks": [{"state": "RUNNING"}]}},
+        "starting": {"status": {"connector": {"state": "UNASSIGNED"}, "tasks": []}},
+    }
+    seen = w.problems(status)
+    assert seen == {"stuck": "unassigned", "broken": "failed"}
+    # First sight: nothing yet (a state in passing is left alone).
+    actions, state = w.decide(1000.0, seen, {}, max_restarts=2, window=3600)
+    assert actions == []
+    actions, state = w.decide(1030.0, seen, state, max_restarts=2, window=3600)
+    assert sorted(actions) == [("broken", "failed"), ("stuck", "unassigned")]
+    actions, state = w.decide(1060.0, {"broken": "failed"}, state, max_restarts=2, window=3600)
+    assert actions == [("broken", "failed")]
+    # Two restarts in the window spent: a real failure, left as it is.
+    actions, state = w.decide(1090.0, {"broken": "failed"}, state, max_restarts=2, window=3600)
+    assert actions == [("broken", "give-up")]
+    # The window passes: one more try.
+    actions, _ = w.decide(5000.0, {"broken": "failed"}, state, max_restarts=2, window=3600)
+    assert actions == [("broken", "failed")]
