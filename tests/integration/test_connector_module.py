@@ -101,17 +101,27 @@ def start_probe_redis() -> None:
                interval=0.5, what="the probe Redis to listen")
 
 
-def test_a_task_failed_in_an_outage_is_restarted_by_the_next_run(probe: dict, tmp_path: Path) -> None:
+def fail_in_an_outage(probe: dict, driver: str, timestamp: str) -> dict:
+    """One update in the probe topic, the probe connector declared while its Redis is "down" (nothing
+    on the port) and with no retries: its task fails on its first batch. Returns the update."""
     sender = Sender(BOOTSTRAP, probe["topic"], extra=kafka_conf())
-    update = {"driver_id": "probe-1", "latitude": -23.55, "longitude": -46.63,
-              "timestamp": "2026-11-22T10:30:45.123Z", "status": "available"}
-    sender.send("probe-1", update)
+    update = {"driver_id": driver, "latitude": -23.55, "longitude": -46.63, "timestamp": timestamp,
+              "status": "available"}
+    sender.send(driver, update)
     assert sender.flush(30) == 0
-
-    # Redis "down" (nothing on the port) and no retries: the task fails on its first batch.
     rest("PUT", f"/connectors/{probe['name']}/config", probe["config"])
     wait_until(lambda: task_states(probe["name"]) == ["FAILED"],
                120, what="the probe task to fail while its Redis is down")
+    return update
+
+
+def probe_redis() -> redis.Redis:
+    return redis.Redis(host=HOSTS["kafka2"], port=PROBE_PORT, username="connect", password=PROBE_PASSWORD,
+                       ssl=True, ssl_ca_certs=str(CREDENTIALS / "ca.pem"), decode_responses=True)
+
+
+def test_a_task_failed_in_an_outage_is_restarted_by_the_next_run(probe: dict, tmp_path: Path) -> None:
+    update = fail_in_an_outage(probe, "probe-1", "2026-11-22T10:30:45.123Z")
 
     # The outage ends.
     start_probe_redis()
@@ -120,8 +130,7 @@ def test_a_task_failed_in_an_outage_is_restarted_by_the_next_run(probe: dict, tm
     assert result["changed"] is True, out
     assert result["actions"] == [f"restart failed task 0 of connector {probe['name']}"], result
     assert [t["state"] for t in result["status"][probe["name"]]["tasks"]] == ["RUNNING"]
-    r = redis.Redis(host=HOSTS["kafka2"], port=PROBE_PORT, username="connect", password=PROBE_PASSWORD,
-                    ssl=True, ssl_ca_certs=str(CREDENTIALS / "ca.pem"), decode_responses=True)
+    r = probe_redis()
     wait_until(lambda: r.hget("driver:probe-1", "timestamp") == update["timestamp"], 60,
                what="the restarted task to write the update")
     got = r.hgetall("driver:probe-1")
@@ -135,19 +144,12 @@ def test_a_task_failed_in_an_outage_is_restarted_by_the_next_run(probe: dict, tm
 
 def test_the_watchdog_restarts_a_task_failed_in_an_outage_by_itself(probe: dict) -> None:
     watchdogs("start")
-    sender = Sender(BOOTSTRAP, probe["topic"], extra=kafka_conf())
-    update = {"driver_id": "probe-2", "latitude": -23.56, "longitude": -46.64,
-              "timestamp": "2026-11-22T10:31:45.123Z", "status": "busy"}
-    sender.send("probe-2", update)
-    assert sender.flush(30) == 0
-    rest("PUT", f"/connectors/{probe['name']}/config", probe["config"])
-    wait_until(lambda: task_states(probe["name"]) == ["FAILED"], 120, what="the probe task to fail while its Redis is down")
+    update = fail_in_an_outage(probe, "probe-2", "2026-11-22T10:31:45.123Z")
     start_probe_redis()
     # No Ansible run: the watchdog sees FAILED twice, 30 s apart, and restarts the task.
     wait_until(lambda: task_states(probe["name"]) == ["RUNNING"], 150, interval=3,
                what="the watchdog to restart the failed task")
-    r = redis.Redis(host=HOSTS["kafka2"], port=PROBE_PORT, username="connect", password=PROBE_PASSWORD,
-                    ssl=True, ssl_ca_certs=str(CREDENTIALS / "ca.pem"), decode_responses=True)
+    r = probe_redis()
     wait_until(lambda: r.hget("driver:probe-2", "timestamp") == update["timestamp"], 60,
                what="the restarted task to write the update")
     logs = "".join(ssh(h, "journalctl -u kafka-connect-watchdog --since '-10 min' --no-pager").stdout for h in HOSTS)

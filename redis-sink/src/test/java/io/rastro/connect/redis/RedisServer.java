@@ -40,18 +40,7 @@ final class RedisServer implements AutoCloseable {
     cmd.addAll(List.of(extraArgs));
     this.process = new ProcessBuilder(cmd).redirectErrorStream(true)
         .redirectOutput(dir.resolve("redis.log").toFile()).start();
-    Instant deadline = Instant.now().plus(Duration.ofSeconds(10));
-    while (Instant.now().isBefore(deadline)) {
-      try (Socket s = new Socket("127.0.0.1", port)) {
-        return;
-      } catch (IOException notYet) {
-        if (!process.isAlive()) {
-          throw new IllegalStateException("redis-server exited: " + Files.readString(dir.resolve("redis.log")));
-        }
-        Thread.sleep(50);
-      }
-    }
-    throw new IllegalStateException("redis-server did not listen on " + port);
+    awaitListening(port, process, dir.resolve("redis.log"));
   }
 
   private RedisServer(int port, Path dir, Process process) {
