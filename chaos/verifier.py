@@ -31,7 +31,7 @@ from confluent_kafka.admin import AdminClient  # noqa: E402
 
 from rastro_producer import monitoring  # noqa: E402
 from rastro_producer.contract import serialize  # noqa: E402
-from rastro_producer.kafka_config import ClientConfigError, load, redis_client, redis_sentinels  # noqa: E402
+from rastro_producer.kafka_config import ClientConfigError, load, redis_client  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator  # noqa: E402
 
@@ -325,8 +325,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             if not Path(args.ca_location).is_file():
                 raise ValueError(f"--ca-location {args.ca_location}: not a file")
             args.kafka["ssl.ca.location"] = args.ca_location
-        if "sentinels=" in Path(args.redis_credentials).read_text():
-            redis_sentinels(args.redis_credentials)  # refuses a malformed file now, not after the load
+        # Refuses a malformed file now, not after the load.
         args.redis = redis_client(args.redis_credentials, socket_timeout=10, decode_responses=True)
         args.monitoring = monitoring.load(args.monitoring_credentials) if args.monitoring_credentials else None
     except (ValueError, ClientConfigError) as exc:

@@ -45,6 +45,17 @@ def client_config(path: Optional[str]) -> dict[str, str]:
     return conf
 
 
+def parse_sentinels(sentinels: str) -> list[tuple[str, int]]:
+    """host:port,... as (host, port) pairs; ValueError names the entry that is not host:port."""
+    addrs = []
+    for entry in sentinels.split(","):
+        host, sep, p = entry.strip().rpartition(":")
+        if not sep or not host or not p.isdigit():
+            raise ValueError(f"{entry.strip()!r} is not host:port")
+        addrs.append((host, int(p)))
+    return addrs
+
+
 def sentinel_replica(url: str, password: Optional[str], sentinels: str, master: str, timeout: float,
                      tls: dict[str, str]) -> redis.Redis:
     """A client that reads from a replica the Sentinels name (the primary when no replica is up): the
@@ -53,12 +64,7 @@ def sentinel_replica(url: str, password: Optional[str], sentinels: str, master: 
 
     from redis.sentinel import Sentinel
     u = urlparse(url)
-    addrs = []
-    for entry in sentinels.split(","):
-        host, sep, p = entry.strip().rpartition(":")
-        if not sep or not host or not p.isdigit():
-            raise ValueError(f"{entry.strip()!r} is not host:port")
-        addrs.append((host, int(p)))
+    addrs = parse_sentinels(sentinels)
     common: dict[str, object] = {"username": u.username, "password": password, "socket_timeout": timeout}
     if u.scheme == "rediss":
         common.update(ssl=True, **tls)
@@ -127,8 +133,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             from .sentinel import SentinelCollector
             u = urlparse(args.redis_url)
-            sentinels = [(e.rpartition(":")[0], int(e.rpartition(":")[2])) for e in args.redis_sentinels.split(",")]
-            REGISTRY.register(SentinelCollector(sentinels, args.redis_sentinel_master, username=u.username,
+            REGISTRY.register(SentinelCollector(parse_sentinels(args.redis_sentinels), args.redis_sentinel_master, username=u.username,
                                                 password=password, socket_timeout=args.timeout,
                                                 **({"ssl": True, **tls} if u.scheme == "rediss" else {})))
     try:
