@@ -17,7 +17,7 @@ DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest
 
 LIBRDKAFKA_VERSION := $(shell cat librdkafka/version)
 
-.PHONY: test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-security bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: bench-deps bench-scale test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-security bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -143,6 +143,15 @@ bench-sink: deps ## end-to-end freshness at 10k/s and sink throughput on the lab
 bench-security: deps ## TLS + SCRAM against plaintext on the same lab hosts: both benchmarks per mode, two fresh deployments (~35 min, leaves the lab secured)
 	@test -f kafka-dist/target/kafka-4.3.1/libs/kafka-tools-4.3.1.jar || $(MAKE) kafka-dist
 	$(PY) bench/security_bench.py
+
+# The sink's classes and test classpath (WritePathBench) and Kafka's jars (ProducerPerformance).
+bench-deps: deps
+	@test -f kafka-dist/target/kafka-4.3.1/libs/kafka-tools-4.3.1.jar || $(MAKE) --no-print-directory kafka-dist
+	@mvn -q -B -f redis-sink/pom.xml -DskipTests test-compile dependency:build-classpath \
+	  -Dmdep.outputFile=target/test.classpath -Dmdep.includeScope=test >/dev/null
+
+bench-scale: bench-deps ## city scale on the deployed lab: Redis ceiling, ProducerPerformance, sink alone, then 25,000 updates/s over 100,000 drivers for 5 min (~10 min; SCALE_ARGS="--seconds 30" for a short one)
+	$(PY) bench/scale_bench.py $(SCALE_ARGS)
 
 bench-failover: deps ## produce window after a broker SIGKILL: Kafka's default timings vs rastro's (~25 min, deployed lab)
 	$(PY) bench/failover_bench.py

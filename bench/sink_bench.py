@@ -130,7 +130,32 @@ def cleanup(r: redis.Redis, key_pattern: str, member_prefix: str) -> None:
         r.zrem("drivers:geo", *members[i:i + 1000])
 
 
-def sink_throughput(label: str, batch: int, topic: str, prefix: str, markers: dict[int, str], count: int) -> dict:
+def prefill(topic: str, prefix: str, records: int, drivers: int) -> dict[int, str]:
+    """`records` updates over `drivers` drivers (each driver once per round), then one marker per
+    partition, written last: when every marker is in Redis, a sink has drained the topic."""
+    from rastro_producer.partitioning import partition_for
+    log(f"pre-filling {topic} with {records:,} updates over {drivers:,} drivers")
+    sim = Simulator(drivers, seed=8, id_prefix=f"{prefix}-")
+    sender = Sender(BOOTSTRAP, topic, extra=KAFKA, on_ack=lambda m: None)
+    for key, update in sim.rounds(start_of(None), records):
+        sender.send(key, update)
+        sender.poll(0)
+    markers: dict[int, str] = {}
+    i = 0
+    while len(markers) < 12:
+        key = f"{prefix}-marker-{i}"
+        markers.setdefault(partition_for(key, 12), key)
+        i += 1
+    # Stamped now: a marker's key is its own, and an update ahead of the clock is refused.
+    marked_at = format_timestamp(datetime.now(timezone.utc))
+    for key in markers.values():
+        sender.send(key, {"driver_id": key, "latitude": 0.0, "longitude": 0.0, "timestamp": marked_at, "status": "offline"})
+    assert sender.flush(60) == 0 and sender.stats.failed == 0
+    return markers
+
+
+def sink_throughput(label: str, batch: int, topic: str, prefix: str, markers: dict[int, str], count: int,
+                    extra: dict[str, str] | None = None) -> dict:
     r = redis.Redis(**REDIS)
     name = f"bench-{label}-{uuid.uuid4().hex[:4]}"
     config = {
@@ -147,7 +172,7 @@ def sink_throughput(label: str, batch: int, topic: str, prefix: str, markers: di
         "redis.tls.enabled": str(bool(REDIS.get("ssl"))).lower(),
         "redis.tls.ca.file": "/etc/rastro/tls/ca.pem" if REDIS.get("ssl") else "",
         "redis.key.prefix": f"driver:{prefix}{label}:", "redis.geo.key": "drivers:geo",
-        "redis.batch.size": str(batch),
+        "redis.batch.size": str(batch), **(extra or {}),
     }
     baseline = r.dbsize()
     start = time.monotonic()
@@ -211,26 +236,7 @@ def main() -> int:
         topic = f"bench-sink-{uuid.uuid4().hex[:6]}"
         admin.create_topics([NewTopic(topic, 12, 3, config={"min.insync.replicas": "2", "retention.ms": "3600000"})])[topic].result(30)
         prefix = f"sb{uuid.uuid4().hex[:4]}"
-        log(f"pre-filling {topic} with {args.records} updates")
-        sim = Simulator(5000, seed=8, id_prefix=f"{prefix}-")
-        markers: dict[int, str] = {}
-        sender = Sender(BOOTSTRAP, topic, extra=KAFKA, on_ack=lambda m: None)
-        for key, update in sim.rounds(start_of(None), args.records):
-            sender.send(key, update)
-            sender.poll(0)
-        # One marker per partition, written last: when every marker is in Redis, the sink is done.
-        from rastro_producer.partitioning import partition_for
-        i = 0
-        while len(markers) < 12:
-            key = f"{prefix}-marker-{i}"
-            markers.setdefault(partition_for(key, 12), key)
-            i += 1
-        # Stamped now: a marker's key is its own, and an update ahead of the clock is refused.
-        marked_at = format_timestamp(datetime.now(timezone.utc))
-        for p, key in markers.items():
-            sender.send(key, {"driver_id": key, "latitude": 0.0, "longitude": 0.0,
-                              "timestamp": marked_at, "status": "offline"})
-        assert sender.flush(60) == 0
+        markers = prefill(topic, prefix, args.records, 5000)
         sinks = []
         for label, batch in (("rastro pipelined (batch 500)", 500), ("per-record (batch 1)", 1)):
             short = "pipelined" if batch > 1 else "per-record"

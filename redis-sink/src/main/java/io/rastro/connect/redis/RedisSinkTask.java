@@ -51,7 +51,7 @@ public class RedisSinkTask extends SinkTask {
         config.host().isBlank() ? null : new redis.clients.jedis.HostAndPort(config.host(), config.port()),
         config.user(), config.password(), config.timeoutMs(), config.keyPrefix(), config.geoKey(),
         config.tlsEnabled() ? RedisTls.socketFactory(config.tlsCaFile()) : null)
-        .waitFor(config.waitReplicas(), config.waitTimeoutMs());
+        .waitFor(config.waitReplicas(), config.waitTimeoutMs()).recordsPerCall(config.scriptBatchSize());
     if (config.replayEnabled()) {
       endOffsets = config.replayAdminConfigFile().isEmpty() ? null : new KafkaEndOffsets(config.replayAdminConfigFile());
       replay = new CacheReplay(config.replayMarkerKey(), config.replayCheckIntervalMs(), Clock.systemUTC(), endOffsets);
@@ -61,9 +61,9 @@ public class RedisSinkTask extends SinkTask {
     } catch (NoSuchMethodError | NoClassDefFoundError e) {
       reporter = null; // a Connect runtime older than 2.6
     }
-    log.info("rastro Redis sink task started: redis={} tls={} prefix={} geo={} batch={} dlq={} max future skew={} "
+    log.info("rastro Redis sink task started: redis={} tls={} prefix={} geo={} batch={} per script call={} dlq={} max future skew={} "
         + "wait replicas={} replay marker={}", writer.address(), config.tlsEnabled(), config.keyPrefix(), config.geoKey(),
-        config.batchSize(), reporter != null, config.maxFutureSkew(), config.waitReplicas(),
+        config.batchSize(), config.scriptBatchSize(), reporter != null, config.maxFutureSkew(), config.waitReplicas(),
         config.replayEnabled() ? config.replayMarkerKey() : "off");
   }
 

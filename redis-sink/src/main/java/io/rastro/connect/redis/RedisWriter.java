@@ -17,9 +17,10 @@ import redis.clients.jedis.exceptions.JedisConnectionException;
 import redis.clients.jedis.exceptions.JedisDataException;
 
 /**
- * Writes validated updates to Redis: each through one Lua script (atomic hash + geo write with the
- * stale-write guard), many per pipeline round trip. Connection trouble surfaces as
- * {@link JedisConnectionException}; the task decides whether to retry.
+ * Writes validated updates to Redis through one Lua script (apply.lua: per record an atomic hash + geo
+ * write with the stale-write guard, or a tombstone), many records per script call and many calls per
+ * pipeline round trip. Connection trouble surfaces as {@link JedisConnectionException}; the task
+ * decides whether to retry.
  */
 public final class RedisWriter implements AutoCloseable {
   /** What happened to one update. */
@@ -27,8 +28,9 @@ public final class RedisWriter implements AutoCloseable {
 
   public record Result(Outcome outcome, String error) {}
 
-  static final String UPSERT = resource("upsert.lua");
-  static final String DELETE = resource("delete.lua");
+  static final String APPLY = resource("apply.lua");
+  /** The default of {@code redis.script.batch.size}: records per script call. */
+  public static final int DEFAULT_RECORDS_PER_CALL = 100;
 
   private final PrimaryLocator locator;
   private final JedisClientConfig clientConfig;
@@ -36,10 +38,10 @@ public final class RedisWriter implements AutoCloseable {
   private final String geoKey;
   private int waitReplicas;
   private long waitTimeoutMs;
+  private int recordsPerCall = DEFAULT_RECORDS_PER_CALL;
   private HostAndPort address;
   private Jedis jedis;
-  private String upsertSha;
-  private String deleteSha;
+  private String applySha;
 
   public RedisWriter(String host, int port, String user, String password, int timeoutMs,
                      String keyPrefix, String geoKey) {
@@ -83,6 +85,15 @@ public final class RedisWriter implements AutoCloseable {
     return this;
   }
 
+  /** Records per script call (1: one call per record). */
+  public RedisWriter recordsPerCall(int records) {
+    if (records < 1) {
+      throw new IllegalArgumentException("records per script call must be at least 1, got " + records);
+    }
+    this.recordsPerCall = records;
+    return this;
+  }
+
   /** The server written to last, or where the writer looks for it. */
   public String address() {
     return address != null ? address.toString() : locator.toString();
@@ -103,8 +114,7 @@ public final class RedisWriter implements AutoCloseable {
           }
         }
         // SCRIPT LOAD is idempotent; a restarted Redis has forgotten the scripts, so load on connect.
-        upsertSha = j.scriptLoad(UPSERT);
-        deleteSha = j.scriptLoad(DELETE);
+        applySha = j.scriptLoad(APPLY);
       } catch (JedisDataException e) {
         j.close();
         if (isTransient(e)) {
@@ -176,15 +186,28 @@ public final class RedisWriter implements AutoCloseable {
   private List<Result> applyChunk(List<DriverUpdate> chunk) {
     Jedis j = connection();
     Pipeline p = j.pipelined();
-    List<Response<Object>> responses = new ArrayList<>(chunk.size());
-    for (DriverUpdate u : chunk) {
-      List<String> keys = List.of(keyPrefix + u.driverId(), geoKey);
-      if (u.tombstone()) {
-        responses.add(p.evalsha(deleteSha, keys, List.of(u.driverId())));
-      } else {
-        responses.add(p.evalsha(upsertSha, keys,
-            List.of(u.driverId(), u.latitude(), u.longitude(), u.timestamp(), u.status())));
+    List<Response<Object>> responses = new ArrayList<>();
+    for (int from = 0; from < chunk.size(); from += recordsPerCall) {
+      List<DriverUpdate> call = chunk.subList(from, Math.min(chunk.size(), from + recordsPerCall));
+      List<String> keys = new ArrayList<>(call.size() + 1);
+      List<String> args = new ArrayList<>(call.size() * 5);
+      keys.add(geoKey);
+      for (DriverUpdate u : call) {
+        keys.add(keyPrefix + u.driverId());
+        args.add(u.driverId());
+        if (u.tombstone()) {
+          args.add("");
+          args.add("");
+          args.add("");
+          args.add("");
+        } else {
+          args.add(u.latitude());
+          args.add(u.longitude());
+          args.add(u.timestamp());
+          args.add(u.status());
+        }
       }
+      responses.add(p.evalsha(applySha, keys, args));
     }
     try {
       p.sync();
@@ -193,26 +216,43 @@ public final class RedisWriter implements AutoCloseable {
       throw e;
     }
     List<Result> results = new ArrayList<>(chunk.size());
-    for (int i = 0; i < chunk.size(); i++) {
+    for (int c = 0; c < responses.size(); c++) {
+      int size = Math.min(recordsPerCall, chunk.size() - c * recordsPerCall);
+      List<?> replies;
       try {
-        Object r = responses.get(i).get();
-        boolean applied = r instanceof Long l && l == 1L;
-        if (chunk.get(i).tombstone()) {
-          results.add(new Result(Outcome.DELETED, null));
-        } else {
-          results.add(new Result(applied ? Outcome.APPLIED : Outcome.STALE, null));
-        }
+        replies = (List<?>) responses.get(c).get();
       } catch (JedisDataException e) {
         if (isTransient(e)) {
           // Redis restarted (NOSCRIPT, LOADING) or is momentarily unable to serve: this says nothing
-          // about the update, so retry the batch like a connection loss instead of dead-lettering it.
+          // about the updates, so retry the batch like a connection loss instead of dead-lettering them.
           reset();
           throw new JedisConnectionException("Redis not ready: " + e.getMessage(), e);
         }
-        results.add(new Result(Outcome.FAILED, e.getMessage()));
+        // The whole call refused (e.g. OOM): each of its records goes to the dead letter queue with that
+        // reason, those the call may have applied before the error included, so none is lost unseen.
+        for (int i = 0; i < size; i++) {
+          results.add(new Result(Outcome.FAILED, e.getMessage()));
+        }
+        continue;
+      }
+      for (Object reply : replies) {
+        results.add(outcome(reply));
       }
     }
     return results;
+  }
+
+  private static Result outcome(Object reply) {
+    if (reply instanceof Long l) {
+      return switch (l.intValue()) {
+        case 1 -> new Result(Outcome.APPLIED, null);
+        case 0 -> new Result(Outcome.STALE, null);
+        case 2 -> new Result(Outcome.DELETED, null);
+        default -> new Result(Outcome.FAILED, "unexpected reply " + l + " from apply.lua");
+      };
+    }
+    String why = reply instanceof byte[] b ? new String(b, StandardCharsets.UTF_8) : String.valueOf(reply);
+    return new Result(Outcome.FAILED, why);
   }
 
   /** Redis errors that describe the server's state, not the command: worth retrying. */

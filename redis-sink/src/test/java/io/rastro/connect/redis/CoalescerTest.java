@@ -37,10 +37,15 @@ class CoalescerTest {
     assertEquals(List.of(2, 4, 5, 7), Coalescer.writes(batch));
   }
 
+  /**
+   * Against one update per script call and per round trip, in order: the coalesced writes and the whole
+   * batch, each at several records per script call and per pipeline.
+   */
   @Test
   void randomBatchesEndInTheSameStateAsEveryUpdateInOrder() {
     Random rnd = new Random(42);
-    try (RedisWriter w = new RedisWriter("127.0.0.1", redis.port, "", "", 2000, "driver:", "drivers:geo");
+    try (RedisWriter one = new RedisWriter("127.0.0.1", redis.port, "", "", 2000, "driver:", "drivers:geo").recordsPerCall(1);
+         RedisWriter w = new RedisWriter("127.0.0.1", redis.port, "", "", 2000, "driver:", "drivers:geo");
          Jedis j = new Jedis("127.0.0.1", redis.port)) {
       for (int round = 0; round < 50; round++) {
         List<DriverUpdate> seed = new ArrayList<>();
@@ -53,13 +58,19 @@ class CoalescerTest {
           batch.add(rnd.nextInt(6) == 0 ? DriverUpdate.tombstone(id) : u(id, rnd.nextInt(60)));
         }
         j.flushAll();
-        w.apply(seed, 100);
-        w.apply(batch, 7);
+        one.apply(seed, 1);
+        one.apply(batch, 1);
         Map<String, Map<String, String>> sequential = state(j);
-        j.flushAll();
-        w.apply(seed, 100);
-        w.apply(Coalescer.writes(batch).stream().map(batch::get).toList(), 7);
-        assertEquals(sequential, state(j), "round " + round + ": " + batch);
+        List<DriverUpdate> coalesced = Coalescer.writes(batch).stream().map(batch::get).toList();
+        for (int perCall : new int[] {1, 3, 100}) {
+          for (List<DriverUpdate> writes : List.of(coalesced, batch)) {
+            j.flushAll();
+            w.recordsPerCall(perCall).apply(seed, 100);
+            w.apply(writes, 7);
+            assertEquals(sequential, state(j), "round " + round + ", " + perCall + " per call, "
+                + (writes == batch ? "whole batch" : "coalesced") + ": " + batch);
+          }
+        }
       }
     }
   }

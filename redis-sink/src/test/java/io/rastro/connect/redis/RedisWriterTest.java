@@ -114,6 +114,41 @@ class RedisWriterTest {
   }
 
   @Test
+  void fiveFieldsOfAnotherVersionAreReplacedByTheContractsFive() {
+    jedis.hset("driver:d1", Map.of("driver_id", "d1", "latitude", "0", "longitude", "0",
+        "timestamp", "2026-01-01T00:00:00.000Z", "speed", "42"));
+    writer.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:00.000Z", "offline")), 10);
+    assertEquals(Map.of("driver_id", "d1", "latitude", "1", "longitude", "1",
+        "timestamp", "2026-11-22T10:00:00.000Z", "status", "offline"), jedis.hgetAll("driver:d1"));
+  }
+
+  @Test
+  void aHashWithoutTimestampIsStartedOver() {
+    jedis.hset("driver:d1", Map.of("speed", "42"));
+    writer.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:00.000Z", "offline")), 10);
+    assertEquals(5, jedis.hlen("driver:d1"));
+    assertFalse(jedis.hexists("driver:d1", "speed"));
+  }
+
+  @Test
+  void aKeyRedisRefusesFailsOnlyItsOwnRecordInAScriptCall() {
+    jedis.set("driver:d2", "not a hash");
+    var r = writer.recordsPerCall(10).apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:00.000Z", "busy"),
+        u("d2", "2", "2", "2026-11-22T10:00:00.000Z", "busy"), u("d3", "3", "3", "2026-11-22T10:00:00.000Z", "busy")), 10);
+    assertEquals(List.of(RedisWriter.Outcome.APPLIED, RedisWriter.Outcome.FAILED, RedisWriter.Outcome.APPLIED),
+        r.stream().map(RedisWriter.Result::outcome).toList());
+    assertTrue(r.get(1).error().contains("WRONGTYPE"), r.get(1).error());
+    assertEquals("3", jedis.hget("driver:d3", "latitude"));
+    assertEquals("not a hash", jedis.get("driver:d2"));
+  }
+
+  @Test
+  void recordsPerCallBelowOneIsRefusedWithTheValue() {
+    var e = assertThrows(IllegalArgumentException.class, () -> writer.recordsPerCall(0));
+    assertTrue(e.getMessage().contains("got 0"), e.getMessage());
+  }
+
+  @Test
   void tombstoneRemovesHashAndGeoMember() {
     writer.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:00.000Z", "busy"), DriverUpdate.tombstone("d1")), 10);
     assertFalse(jedis.exists("driver:d1"));
