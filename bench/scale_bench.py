@@ -41,6 +41,7 @@ import redis  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 import producer_bench  # noqa: E402
+import profiling  # noqa: E402
 import sink_bench  # noqa: E402
 from rastro_producer.kafka_config import redis_primary  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
@@ -66,7 +67,8 @@ def pct(values: list[float], q: float) -> float:
 # ---------------------------------------------------------------- limits
 
 def write_path(updates: int, drivers: int) -> list[dict]:
-    """redis-sink's WritePathBench against the primary, as the admin user (password in the environment)."""
+    """redis-sink's WritePathBench against the primary, as the admin user (password in the environment),
+    each with WAIT 1 per pipeline of 500 like the sink: raw (the ceiling), the sink's writer, the old path."""
     cp_file = SINK / "target" / "test.classpath"
     if not cp_file.exists():
         raise SystemExit(f"error: {cp_file} missing; run `make bench-scale` (it builds the sink's test classpath)")
@@ -75,16 +77,23 @@ def write_path(updates: int, drivers: int) -> list[dict]:
     ca = conn.get("ssl_ca_certs") or "-"
     cp = f"{SINK}/target/classes:{SINK}/target/test-classes:{cp_file.read_text().strip()}"
     env = {**os.environ, "RASTRO_REDIS_PASSWORD": conn.get("password") or ""}
-    out = subprocess.run(["java", "-Xmx1g", "-cp", cp, "io.rastro.connect.redis.WritePathBench", host, str(port),
-                          conn.get("username") or "", ca, str(drivers), str(updates), "500", "1",
-                          "raw", "writer-100", "per-update", "raw"],
-                         capture_output=True, text=True, env=env, timeout=900)
-    if out.returncode != 0:
-        raise RuntimeError(f"WritePathBench failed ({out.returncode}): {out.stderr[-2000:]}")
-    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    # The first raw run warms the JIT and the server's memory up; the ceiling is the better of the two.
-    raw = max((r for r in rows if r["variant"] == "raw"), key=lambda r: r["updates_per_s"])
-    return [raw] + [r for r in rows if r["variant"] != "raw"]
+    hz = os.sysconf("SC_CLK_TCK")
+    rows = []
+    for variant in ("raw", "writer-100", "per-update"):
+        # Twice per JVM: the second run's rate counts (the first warms the JIT); the CPU of every process
+        # over both runs, so Redis's figure includes the replicas applying the replication stream.
+        before = cpu_ticks({})
+        out = subprocess.run(["java", "-Xmx1g", "-cp", cp, "io.rastro.connect.redis.WritePathBench", host, str(port),
+                              conn.get("username") or "", ca, str(drivers), str(updates), "500", "1", variant, variant],
+                             capture_output=True, text=True, env=env, timeout=900)
+        after = cpu_ticks({})
+        if out.returncode != 0:
+            raise RuntimeError(f"WritePathBench {variant} failed ({out.returncode}): {out.stderr[-2000:]}")
+        row = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")][-1]
+        row["cpu_us_per_update"] = {k: round((after.get(k, 0) - before.get(k, 0)) / hz * 1e6 / (2 * updates), 1)
+                                    for k in after if after.get(k, 0) - before.get(k, 0) > 0}
+        rows.append(row)
+    return rows
 
 
 def producers(records: int) -> dict:
@@ -106,7 +115,7 @@ def producers(records: int) -> dict:
 def sink_alone(records: int, drivers: int) -> list[dict]:
     """A connector as deployed draining `records` updates over `drivers` drivers, at 100 and 1 per call."""
     admin = AdminClient(KAFKA)
-    topic = f"bench-scale-sink-{uuid.uuid4().hex[:6]}"
+    topic = f"bench-sink-scale-{uuid.uuid4().hex[:6]}"  # bench-sink-*: the topics Connect may read in the lab
     admin.create_topics([NewTopic(topic, 12, 3, config={"min.insync.replicas": "2", "retention.ms": "3600000"})])[topic].result(30)
     prefix = f"ss{uuid.uuid4().hex[:4]}"
     try:
@@ -115,12 +124,21 @@ def sink_alone(records: int, drivers: int) -> list[dict]:
         for per_call in (100, 1):
             label = f"sink, {per_call} per script call"
             log(f"  {label}: draining {records:,} records")
+            ticks: dict[str, tuple[float, dict[str, int]]] = {}
             res = sink_bench.sink_throughput(f"c{per_call}", 500, topic, prefix, markers, records + len(markers),
-                                             extra={"redis.script.batch.size": str(per_call)})
+                                             extra={"redis.script.batch.size": str(per_call)},
+                                             window=lambda edge: ticks.__setitem__(edge, (time.time(), cpu_ticks({}))))
+            # CPU per record and process kind while the sink drained the topic ("other": the kernel's
+            # share in no process, sshd, journald, this bench's own polling).
+            (t0, before), (t1, after) = ticks["start"], ticks["end"]
+            hz = os.sysconf("SC_CLK_TCK")
+            res["cpu_us_per_record"] = {k: round((after.get(k, 0) - before.get(k, 0)) / hz * 1e6 / records, 1)
+                                        for k in after if after.get(k, 0) > before.get(k, 0)}
+            res["cpu_cores_mean"] = round((sum(after.values()) - sum(before.values())) / hz / (t1 - t0), 2)
             res["sink"] = label
             res["script_batch_size"] = per_call
             rows.append(res)
-            log(f"    {res['records_per_s']:,.0f} records/s")
+            log(f"    {res['records_per_s']:,.0f} records/s; CPU µs per record: {res['cpu_us_per_record']}")
     finally:
         admin.delete_topics([topic])[topic].result(30)
     return rows
@@ -129,8 +147,11 @@ def sink_alone(records: int, drivers: int) -> list[dict]:
 # ---------------------------------------------------------------- soak
 
 def producer_proc(index: int, procs: int, drivers: int, rate: float, seconds: float, prefix: str,
-                  start_at: float, out: "mp.Queue") -> None:
-    """One producer over the drivers i with i % procs == index, at rate/procs; reports every second."""
+                  start_at: float, out: "mp.Queue", profile: tuple[float, float, str] | None = None) -> None:
+    """One producer over the drivers i with i % procs == index, at rate/procs; reports every second.
+    With `profile` (from, to, file: seconds into the soak), cProfile runs in that window only."""
+    import cProfile
+    profiler = cProfile.Profile() if profile else None
     from rastro_producer.simulator import BoundingBox
     sim = Simulator(drivers, bbox=BoundingBox(*CITY), seed=14, id_prefix=prefix)
     mine = list(range(index, drivers, procs))
@@ -139,15 +160,23 @@ def producer_proc(index: int, procs: int, drivers: int, rate: float, seconds: fl
     while time.time() < start_at:
         time.sleep(0.01)
     start = time.monotonic()
-    total = int(my_rate * seconds)
-    next_tick, acked_before, lat_from = 1.0, 0, 0
-    for i in range(total):
+    # Paced at the rate and bounded in time: a producer that cannot keep up sends fewer, not for longer.
+    next_tick, acked_before, lat_from, i = 1.0, 0, 0, -1
+    while time.monotonic() - start < seconds:
+        i += 1
         while i > (time.monotonic() - start) * my_rate:
             sender.poll(0.001)
         key, update = sim.step(mine[i % len(mine)], int(time.time() * 1000))
         sender.send(key, update)
         if i % 100 == 0:
             sender.poll(0)
+            if profiler and profile and profile[0] <= time.monotonic() - start:
+                if profile[1] > time.monotonic() - start:
+                    profiler.enable()
+                else:
+                    profiler.disable()
+                    profiler.dump_stats(profile[2])
+                    profiler = None
             if time.monotonic() - start >= next_tick:
                 lat = sender.stats.latencies[lat_from:]
                 lat_from += len(lat)
@@ -157,22 +186,27 @@ def producer_proc(index: int, procs: int, drivers: int, rate: float, seconds: fl
     pending = sender.flush(120)
     lat = sender.stats.latencies[lat_from:]
     out.put(("tick", index, next_tick, sender.stats.acked - acked_before, lat))
-    out.put(("done", index, {"sent": total, "acked": sender.stats.acked, "failed": sender.stats.failed,
+    out.put(("done", index, {"sent": i + 1, "acked": sender.stats.acked, "failed": sender.stats.failed,
                              "pending": pending, "seconds": time.monotonic() - start,
                              "last": {sim.drivers[d].driver_id: sim.drivers[d].last_ts_ms for d in mine if sim.drivers[d].last_ts_ms}}))
 
 
-def poller(drivers: list[str], start_at: float, stop_at: float, out: "mp.Queue") -> None:
-    """Freshness: each new timestamp a watched driver shows is one sample (now - its timestamp)."""
+# The watched drivers' timestamps in one call: one command per poll instead of one per driver, so
+# watching costs Redis little next to the sink's writes.
+READ_TIMESTAMPS = "local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('HGET', k, 'timestamp') end return out"
+
+
+def poller(drivers: list[str], start_at: float, stop_at: float, out: "mp.Queue", period: float = 0.02) -> None:
+    """Freshness: each new timestamp a watched driver shows is one sample (now - its timestamp), read
+    from the primary every `period` seconds (the sample can be late by up to that much)."""
     r = redis.Redis(**{**redis_admin(), "decode_responses": True})
+    read = r.register_script(READ_TIMESTAMPS)
+    keys = [f"driver:{d}" for d in drivers]
     last: dict[str, str] = {}
     batch: list[tuple[float, float]] = []
     sent = time.time()
     while time.time() < stop_at:
-        pipe = r.pipeline(transaction=False)
-        for d in drivers:
-            pipe.hget(f"driver:{d}", "timestamp")
-        values = pipe.execute()
+        values = read(keys=keys)
         now = time.time()
         for d, ts in zip(drivers, values):
             if ts and ts != last.get(d):
@@ -183,17 +217,21 @@ def poller(drivers: list[str], start_at: float, stop_at: float, out: "mp.Queue")
         if now - sent >= 1:
             out.put(("fresh", batch))
             batch, sent = [], now
-        time.sleep(0.005)
+        time.sleep(max(0.0, period - (time.time() - now)))
     out.put(("fresh", batch))
 
 
-KINDS = (("kafka.Kafka", "kafka"), ("ConnectDistributed", "connect"), ("redis-sentinel", "sentinel"),
-         (":26379", "sentinel"), ("redis-server", "redis"), ("prometheus", "monitoring"), ("alertmanager", "monitoring"),
+KINDS = (("rastro-producer", "producer (service)"), ("kafka.Kafka", "kafka"), ("ConnectDistributed", "connect"), ("redis-sentinel", "sentinel"),
+         ("[sentinel]", "sentinel"), ("redis-server", "redis"), ("prometheus", "monitoring"), ("alertmanager", "monitoring"),
          ("node_exporter", "monitoring"), ("redis_exporter", "monitoring"), ("rastro-exporter", "monitoring"),
          ("rastro_exporter", "monitoring"))
 
 
-def cpu_ticks(bench_pids: set[int]) -> dict[str, int]:
+# The primary's address, found once per run through the Sentinels (a failover mid-run would mislabel).
+PRIMARY: list[str] = [""]
+
+
+def cpu_ticks(bench_pids: dict[int, str]) -> dict[str, int]:
     """utime + stime per process kind, every process on this machine (the lab hosts' included)."""
     ticks: dict[str, int] = {}
     for pid in os.listdir("/proc"):
@@ -208,9 +246,15 @@ def cpu_ticks(bench_pids: set[int]) -> dict[str, int]:
             continue
         used = int(fields[11]) + int(fields[12])
         if int(pid) in bench_pids:
-            kind = "producer (bench)"
+            kind = bench_pids[int(pid)]
         else:
             kind = next((k for needle, k in KINDS if needle in cmd), "other")
+        if kind == "redis":
+            try:
+                host = Path(f"/proc/{pid}/root/etc/hostname").read_text().strip()
+            except OSError:
+                host = ""
+            kind = "redis (primary)" if HOSTS.get(host) == PRIMARY[0] else "redis (replicas)"
         ticks[kind] = ticks.get(kind, 0) + used
     return ticks
 
@@ -219,18 +263,24 @@ def geoadds(r: redis.Redis) -> int:
     return int(r.info("commandstats").get("cmdstat_geoadd", {}).get("calls", 0))
 
 
-def soak(rate: float, seconds: float, drivers: int, procs: int, sample: int) -> dict:
+def soak(rate: float, seconds: float, drivers: int, procs: int, sample: int, profile_s: float = 0,
+         out_dir: Path | None = None) -> dict:
     prefix = f"city{uuid.uuid4().hex[:4]}-"
     width = max(len(str(drivers - 1)), 4)
     watched = [f"{prefix}{i:0{width}d}" for i in range(0, drivers, max(1, drivers // sample))][:sample]
     queue: mp.Queue = mp.Queue()
     start_at = time.time() + 8  # the producers build their simulators meanwhile
-    workers = [mp.Process(target=producer_proc, args=(i, procs, drivers, rate, seconds, prefix, start_at, queue))
+    # --profile: a window in the middle of the soak, the same for JFR and cProfile.
+    window = (max(5.0, (seconds - profile_s) / 2), max(5.0, (seconds - profile_s) / 2) + profile_s) if profile_s else None
+    prof_file = str((out_dir or Path("/tmp")) / "producer.prof")
+    workers = [mp.Process(target=producer_proc, args=(i, procs, drivers, rate, seconds, prefix, start_at, queue,
+                                                      (*window, prof_file) if window and i == 0 else None))
                for i in range(procs)]
+    recordings: list[tuple[str, int, str]] = []
     watcher = mp.Process(target=poller, args=(watched, start_at, start_at + seconds + 20, queue))
     for p in (*workers, watcher):
         p.start()
-    bench_pids = {p.pid for p in workers}
+    bench_pids = {**{p.pid: "producer (bench)" for p in workers}, watcher.pid: "freshness poller (bench)"}
     host, port = redis_primary(CREDENTIALS / "redis-admin.properties")
     primary = redis.Redis(**redis_admin())
     hz = os.sysconf("SC_CLK_TCK")
@@ -279,6 +329,11 @@ def soak(rate: float, seconds: float, drivers: int, procs: int, sample: int) -> 
             log(f"  t={now - start_at:4.0f}s visible {sum(list(visible_by_second.values())[-15:]) / 15:8,.0f}/s "
                 f"freshness p50 {pct(recent, .5):6.0f} ms p99 {pct(recent, .99):6.0f} ms")
             last_report = now
+        if window and not recordings and now - start_at >= window[0]:
+            for kind, pattern, host in (("connect", "ConnectDistributed", "kafka1"), ("broker", "kafka.Kafka", "kafka2")):
+                pid = profiling.pid_of(pattern, host)
+                recordings.append((f"{kind} on {host}", pid, profiling.jfr_start(pid, f"scale-{kind}", int(profile_s))))
+            log(f"  profiling for {profile_s:g} s: JFR on {', '.join(r[0] for r in recordings)}, cProfile in the producer")
         if now > end_soak + 180:
             raise RuntimeError("the producers did not finish within 3 minutes of the soak's end")
     produced_end = time.time()
@@ -291,7 +346,7 @@ def soak(rate: float, seconds: float, drivers: int, procs: int, sample: int) -> 
     r = redis.Redis(**{**redis_admin(), "decode_responses": True})
     ids = sorted(last)
     missing = ids
-    deadline = time.time() + 120
+    deadline = time.time() + 900  # a soak that fell behind drains its backlog first
     while missing and time.time() < deadline:
         behind = []
         for i in range(0, len(missing), 5000):
@@ -304,7 +359,8 @@ def soak(rate: float, seconds: float, drivers: int, procs: int, sample: int) -> 
                     behind.append(d)
         missing = behind
         if missing:
-            time.sleep(1)
+            log(f"  waiting for the sink: {len(missing):,} drivers' last update not in Redis yet")
+            time.sleep(5)
     converged_s = time.time() - produced_end
     g_total = geoadds(primary) - g0
     watcher.join(timeout=60)
@@ -316,6 +372,11 @@ def soak(rate: float, seconds: float, drivers: int, procs: int, sample: int) -> 
         if item[0] == "fresh":
             fresh.extend(item[1])
     lag = lag_series(t0, produced_end + converged_s)
+    profile: dict[str, Any] = {}
+    if recordings:
+        for what, pid, path in recordings:
+            profile[what] = profiling.jfr_top(pid, path)
+        profile["producer (Python, cProfile)"] = profiling.cprofile_top(prof_file)
     removed = remove(prefix, ids, r)
     sent = sum(d["sent"] for d in done.values())
     acked = sum(d["acked"] for d in done.values())
@@ -338,7 +399,9 @@ def soak(rate: float, seconds: float, drivers: int, procs: int, sample: int) -> 
                     "delivery_p99_ms": pct(v["latencies"], .99) * 1000,
                     "freshness_p50_ms": pct([f for t, f in fresh if s - 1 <= t < s], .5),
                     "freshness_p99_ms": pct([f for t, f in fresh if s - 1 <= t < s], .99)} for s, v in sorted(series.items())],
-        "cpu": cpu_rows, "lag": lag,
+        "cpu": cpu_rows, "lag": lag, "profile": profile,
+        "cpu_mean_cores": {k: statistics.mean(r.get(k, 0) for r in cpu_rows if r["t"] <= seconds)
+                           for k in {k for r in cpu_rows for k in r if k != "t"}},
     }
 
 
@@ -354,7 +417,7 @@ def _mean_lag(lag: dict, t_from: float, t_to: float) -> float:
 def lag_series(t0: float, t1: float) -> dict[str, list[tuple[float, float]]]:
     """The sink's lag per partition over the run, as Prometheus recorded it (rastro-exporter)."""
     try:
-        res = prom.api("query_range", query='kafka_consumergroup_lag{group="connect-redis-sink",topic="driver-locations"}',
+        res = prom.api("query_range", query='kafka_consumergroup_lag{consumergroup="connect-redis-sink",topic="driver-locations"}',
                        start=str(t0), end=str(t1), step="5")["result"]
     except AssertionError as exc:
         log(f"  no lag series from Prometheus: {exc}")
@@ -376,7 +439,8 @@ def remove(prefix: str, ids: list[str], r: redis.Redis) -> float:
         time.sleep(0.5)
     left = r.exists(*[f"driver:{d}" for d in probe])
     if left:
-        raise RuntimeError(f"{left} of {len(probe)} probed bench drivers still in Redis 120 s after their tombstones")
+        log(f"  {left} of {len(probe)} probed bench drivers still in Redis 120 s after their tombstones "
+            "(the sink applies them when it catches up)")
     return time.time() - start
 
 
@@ -432,12 +496,15 @@ def main() -> int:
     ap.add_argument("--sample", type=int, default=500, help="drivers the freshness poller watches")
     ap.add_argument("--limit-updates", type=int, default=400_000, help="updates per write-path variant (0: skip the limits)")
     ap.add_argument("--sink-records", type=int, default=600_000, help="records the sink alone drains per variant")
+    ap.add_argument("--profile", type=float, default=0, metavar="SECONDS",
+                    help="JFR on a Connect worker and a broker, cProfile in the producer, for this long mid-soak")
     ap.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench")
     args = ap.parse_args()
     for name in ("rate", "seconds", "drivers", "producers", "sample"):
         if getattr(args, name) <= 0:
             ap.error(f"--{name}: must be positive (got {getattr(args, name)})")
     args.out.mkdir(parents=True, exist_ok=True)
+    PRIMARY[0] = redis_primary(CREDENTIALS / "redis-admin.properties")[0]
     res: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "args": {k: str(v) for k, v in vars(args).items()}}
     log("stopping the producer service so only the benchmark writes")
     ssh("kafka1", "systemctl stop rastro-producer")
@@ -446,7 +513,8 @@ def main() -> int:
             log(f"limits 1/3: the write path into Redis, {args.limit_updates:,} updates per variant")
             res["write_path"] = write_path(args.limit_updates, args.drivers)
             for row in res["write_path"]:
-                log(f"  {row['variant']:12s} {row['updates_per_s']:9,.0f} updates/s, Redis CPU {row['redis_cpu_us_per_update']:.1f} µs/update")
+                log(f"  {row['variant']:12s} {row['updates_per_s']:9,.0f} updates/s, primary's CPU {row['redis_cpu_us_per_update']:.1f} "
+                    f"µs/update; all processes: {row['cpu_us_per_update']}")
             log(f"limits 2/3: ProducerPerformance against rastro's producer, {args.limit_updates:,} records each")
             res["producers"] = producers(args.limit_updates)
             log(f"  {res['producers']}")
@@ -457,7 +525,7 @@ def main() -> int:
                 row["ratio_to_ceiling"] = row["records_per_s"] / ceiling
         log(f"soak: {args.rate:,.0f} updates/s over {args.drivers:,} drivers for {args.seconds:g} s, "
             f"{args.producers} producer process(es)")
-        res["soak"] = soak(args.rate, args.seconds, args.drivers, args.producers, args.sample)
+        res["soak"] = soak(args.rate, args.seconds, args.drivers, args.producers, args.sample, args.profile, args.out)
     finally:
         ssh("kafka1", "systemctl start rastro-producer")
     s = res["soak"]
@@ -477,12 +545,17 @@ def main() -> int:
           f"sink lag mean {s['lag_first_half_mean']:.0f} (first half) → {s['lag_second_half_mean']:.0f} (second half)")
     print(f"  every driver's last update in Redis {s['converged_after_s']:.1f} s after the last send; "
           f"missing: {s['missing_after_convergence']}")
+    print("  CPU (cores, mean over the soak): " + ", ".join(
+        f"{k} {v:.2f}" for k, v in sorted(s["cpu_mean_cores"].items(), key=lambda kv: -kv[1])))
+    for what, p in s["profile"].items():
+        print(f"  profile, {what}: " + ", ".join(f"{g} {v} %" for g, v in p.get("groups", p.get("functions", []))[:8]))
     if "write_path" in res:
         print(f"\n{'write path (no Kafka)':34s} {'updates/s':>10s} {'Redis µs/update':>16s}")
         for row in res["write_path"]:
             print(f"{row['variant']:34s} {row['updates_per_s']:10,.0f} {row['redis_cpu_us_per_update']:16.1f}")
         for row in res["sink_alone"]:
-            print(f"{row['sink']:34s} {row['records_per_s']:10,.0f}   ratio to the ceiling {row['ratio_to_ceiling']:.2f}")
+            print(f"{row['sink']:34s} {row['records_per_s']:10,.0f}   ratio to the ceiling {row['ratio_to_ceiling']:.2f}; "
+                  f"CPU µs/record {row['cpu_us_per_record']}")
         p = res["producers"]
         print(f"producers at max rate, {p['record_size']} B: rastro {p['rastro_msgs_per_s']:,.0f}/s, "
               f"ProducerPerformance {p['producer_performance_msgs_per_s']:,.0f}/s (ratio {p['ratio']:.2f})")

@@ -24,6 +24,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -155,7 +156,9 @@ def prefill(topic: str, prefix: str, records: int, drivers: int) -> dict[int, st
 
 
 def sink_throughput(label: str, batch: int, topic: str, prefix: str, markers: dict[int, str], count: int,
-                    extra: dict[str, str] | None = None) -> dict:
+                    extra: dict[str, str] | None = None, window: Callable[[str], None] | None = None) -> dict:
+    """Records/s of a bench connector draining `topic`; `window("start")` and `window("end")` are
+    called when the timed part starts (the first key written) and ends (every marker in Redis)."""
     r = redis.Redis(**REDIS)
     name = f"bench-{label}-{uuid.uuid4().hex[:4]}"
     config = {
@@ -182,10 +185,20 @@ def sink_throughput(label: str, batch: int, topic: str, prefix: str, markers: di
         # throughput) to the moment the last partition's marker is in Redis.
         first = None
         keys = [f"driver:{prefix}{label}:{m}" for m in markers.values()]
+        checked = start
         while time.monotonic() - start < 600:
+            if time.monotonic() - checked > 3:
+                checked = time.monotonic()
+                failed = [t for t in rest("GET", f"/connectors/{name}/status")["tasks"] if t["state"] == "FAILED"]
+                if failed:
+                    raise RuntimeError(f"{name}: task {failed[0]['id']} FAILED: {failed[0].get('trace', '')[:500]}")
             if first is None and r.dbsize() > baseline:
                 first = time.monotonic()
+                if window:
+                    window("start")
             if r.exists(*keys) == len(keys):
+                if window:
+                    window("end")
                 break
             time.sleep(0.02)
         elapsed = time.monotonic() - (first or start)

@@ -1,22 +1,26 @@
 """Driver-state freshness: how old the newest update in Redis is, how many drivers Redis holds, and
 whether the sink is rebuilding it (its cache markers).
 
-The age of the newest `driver:*` hash is the end-to-end freshness of the pipeline: the producer
-stamps each update when it is made, so a stalled producer, broker, worker or Redis all show up
-as a growing age."""
+The age of the newest update the sink wrote is the end-to-end freshness of the pipeline: the producer
+stamps each update when it is made, so a stalled producer, broker, worker or Redis all show up as a
+growing age. The sink keeps that timestamp, and counts of its writes, in `drivers:stats` in the same
+script call as the writes, so each scrape reads it in O(1); counting the drivers takes a key scan,
+O(drivers), which runs at most every `scan_interval` seconds and never more than 1/20 of the time."""
 
 from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import redis
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 KEY_PATTERN = "driver:*"
 GEO_KEY = "drivers:geo"
+# The sink's statistics (redis-sink, apply.lua): newest timestamp written, updates applied, tombstones applied.
+STATS_KEY = "drivers:stats"
 # The sink's cache markers (redis-sink, CacheReplay): field <topic>:<partition>, value "live",
 # "live replayed=<epoch ms>" (after a replay) or "replaying target=<end offset> done=<records> since=<epoch ms>".
 REPLAY_KEY = "drivers:replay"
@@ -51,49 +55,45 @@ def parse_timestamp(value: str) -> float:
     return datetime.fromisoformat(value[:-1] + "+00:00").timestamp()
 
 
-def newest(timestamps: list[Optional[str]]) -> Optional[str]:
-    # The contract fixes one format (milliseconds, 'Z'), so the lexical maximum is the newest.
-    present = [t for t in timestamps if t]
-    return max(present) if present else None
-
-
 class FreshnessCollector(Collector):
-    def __init__(self, client: redis.Redis, max_keys: int = 200_000, batch: int = 1000) -> None:
+    def __init__(self, client: redis.Redis, max_keys: int = 200_000, batch: int = 1000,
+                 scan_interval: float = 15.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._redis = client
         self._max_keys = max_keys
         self._batch = batch
+        self._scan_interval = scan_interval
+        self._clock = clock
+        self._counts: Optional[tuple[int, int, bool]] = None  # keys, geo members, truncated
+        self._next_scan = 0.0
+        self._counted_at = 0.0
 
-    def _scan(self) -> tuple[int, Optional[str], bool]:
-        """(driver keys seen, newest timestamp, truncated at max_keys)."""
+    def _scan(self) -> tuple[int, bool]:
+        """(driver keys seen, truncated at max_keys)."""
         count = 0
-        best: Optional[str] = None
-        keys: list[str] = []
-
-        def flush() -> None:
-            nonlocal best
-            pipe = self._redis.pipeline(transaction=False)
-            for k in keys:
-                pipe.hget(k, "timestamp")
-            best = newest([best, *pipe.execute()])
-            keys.clear()
-
-        for key in self._redis.scan_iter(match=KEY_PATTERN, count=self._batch):
+        for _ in self._redis.scan_iter(match=KEY_PATTERN, count=self._batch):
             count += 1
-            keys.append(key)
-            if len(keys) >= self._batch:
-                flush()
             if count >= self._max_keys:
                 break
-        if keys:
-            flush()
-        return count, best, count >= self._max_keys
+        return count, count >= self._max_keys
+
+    def counts(self) -> tuple[int, int, bool, float]:
+        """(keys, geo members, truncated, age in seconds), rescanned when due."""
+        now = self._clock()
+        if self._counts is None or now >= self._next_scan:
+            count, truncated = self._scan()
+            geo = self._redis.zcard(GEO_KEY)
+            took = self._clock() - now
+            self._counts = (count, geo, truncated)
+            self._counted_at = now
+            self._next_scan = now + max(self._scan_interval, 20 * took)
+        return (*self._counts, self._clock() - self._counted_at)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("rastro_exporter_freshness_up", "1 if the last freshness scrape reached Redis")
         try:
-            count, best, truncated = self._scan()
-            geo = self._redis.zcard(GEO_KEY)
+            stats = self._redis.hgetall(STATS_KEY)
             markers = self._redis.hgetall(REPLAY_KEY)
+            count, geo, truncated, age = self.counts()
         except redis.RedisError:
             up.add_metric([], 0)
             yield up
@@ -102,6 +102,12 @@ class FreshnessCollector(Collector):
         yield GaugeMetricFamily("rastro_driver_state_geo_members", "Members of drivers:geo", value=geo)
         yield GaugeMetricFamily("rastro_driver_state_scan_truncated",
                                 "1 if the key scan stopped at its limit (counts are lower bounds)", value=int(truncated))
+        yield GaugeMetricFamily("rastro_driver_state_counts_age_seconds",
+                                "Age of the driver counts (a key scan, repeated every few seconds)", value=age)
+        for field, name, text in (("applied", "rastro_driver_state_updates_applied_total", "Updates the sink wrote to Redis"),
+                                  ("deleted", "rastro_driver_state_tombstones_applied_total", "Tombstones the sink applied")):
+            # Kept by the sink in drivers:stats: restarts from 0 when Redis lost its data (rate() handles that).
+            yield CounterMetricFamily(name.removesuffix("_total"), text, value=_int(stats.get(field)))
         live, replaying, remaining, last_end = replay_state(markers)
         parts = GaugeMetricFamily("rastro_cache_partitions", "Partitions of driver-locations by cache state "
                                   "(live; replaying: the sink rebuilds Redis from the topic)", labels=["state"])
@@ -112,11 +118,20 @@ class FreshnessCollector(Collector):
                                 "Records the running cache replays have still to write", value=remaining)
         yield GaugeMetricFamily("rastro_cache_last_replay_end_timestamp_seconds",
                                 "When the last replay of a partition into Redis ended (0: none recorded)", value=last_end)
-        if best is not None:
+        best = stats.get("newest")
+        if best:
             ts = parse_timestamp(best)
             yield GaugeMetricFamily("rastro_driver_state_newest_update_timestamp_seconds",
-                                    "Timestamp of the newest update in Redis", value=ts)
+                                    "Timestamp of the newest update the sink wrote to Redis", value=ts)
             yield GaugeMetricFamily("rastro_driver_state_newest_update_age_seconds",
-                                    "Now minus the timestamp of the newest update in Redis", value=max(time.time() - ts, 0.0))
+                                    "Now minus the timestamp of the newest update the sink wrote to Redis",
+                                    value=max(time.time() - ts, 0.0))
         up.add_metric([], 1)
         yield up
+
+
+def _int(value: Optional[str]) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0

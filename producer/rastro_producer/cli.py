@@ -63,7 +63,14 @@ def _finish(sender, args: argparse.Namespace, started: float) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     sim = Simulator(args.drivers, args.bbox, args.seed, args.interval, args.deactivate_rate)
-    rate = args.rate if args.rate is not None else args.drivers / args.interval
+    # --shard I/N: this instance reports drivers I, I+N, I+2N, ... (the same ids and routes as a single
+    # instance: every instance builds the whole seeded fleet and steps only its own).
+    index, shards = args.shard
+    mine = range(index, args.drivers, shards)
+    if not mine:
+        print(f"error: --shard {index}/{shards}: no drivers left for this shard (--drivers {args.drivers})", file=sys.stderr)
+        return EXIT_USAGE
+    rate = args.rate if args.rate is not None else len(mine) / args.interval
     try:
         metrics.serve(args.metrics_port, tls_cert=args.metrics_tls_cert, tls_key=args.metrics_tls_key,
                       users_file=args.metrics_users_file)
@@ -71,14 +78,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: metrics endpoint on port {args.metrics_port}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     metrics.RATE.set(rate)
-    metrics.DRIVERS.set(args.drivers)
+    metrics.DRIVERS.set(len(mine))
     sender = _sender(args)
     stop = Stop()
     started = last_report = time.monotonic()
     deadline = started + args.duration if args.duration else float("inf")
-    n = len(sim.drivers)
+    n = len(mine)
     sent = reported = 0
-    print(f"producing to {args.topic} at {rate:,.0f} updates/s for {n} drivers "
+    print(f"producing to {args.topic} at {rate:,.0f} updates/s for {n} drivers"
+          f"{f' (shard {index}/{shards})' if shards > 1 else ''} "
           f"({'until stopped' if not args.duration else f'{args.duration:g}s'})", file=sys.stderr)
     while not stop.requested:
         now = time.monotonic()
@@ -89,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             due = min(due, args.count)
         now_ms = int(time.time() * 1000)
         while sent < due:
-            key, update = sim.step(sent % n, now_ms)
+            key, update = sim.step(mine[sent % n], now_ms)
             sender.send(key, update)
             sent += 1
         sender.poll(0 if rate <= 0 else 0.005)
@@ -173,6 +181,16 @@ def _bbox(text: str) -> BoundingBox:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        index, shards = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N, e.g. 0/2 (got {text!r})") from None
+    if shards < 1 or not 0 <= index < shards:
+        raise argparse.ArgumentTypeError(f"needs N >= 1 and 0 <= I < N (got {text!r})")
+    return index, shards
+
+
 def _positive(kind: type):
     def parse(text: str):
         try:
@@ -218,6 +236,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-users-file", metavar="FILE",
                      help="require HTTP basic authentication by these users (user:sha256:salt:hash lines)")
     run.add_argument("--report-every", type=_positive(float), default=5.0)
+    run.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/N",
+                     help="report only drivers i with i %% N == I (instances on several hosts split the fleet)")
     run.set_defaults(func=cmd_run)
 
     send = sub.add_parser("send", parents=[common], help="send one update")

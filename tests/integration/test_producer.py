@@ -172,3 +172,32 @@ def test_replay_reports_bad_lines_and_sends_the_rest(tmp_path: Path, topic: str)
     assert f"{path}:3: rejected: latitude: must be between -90 and 90 (got 95.5)" in run.stderr
     assert f"{path}:5: rejected: status: must be one of available, busy, offline (got 'lunch')" in run.stderr
     assert "sent=3 acknowledged=3 failed=0 pending=0" in run.stderr
+
+
+def test_two_shards_split_the_fleet_between_them(topic: str) -> None:
+    """`run --shard 0/2` and `--shard 1/2` (producers on two hosts) report disjoint halves of the same
+    fleet, together every driver, each at its share of the rate."""
+    def shard(i: int) -> subprocess.Popen:
+        return subprocess.Popen(["/usr/bin/python3", "-m", "rastro_producer", "run", "--bootstrap-servers", BOOTSTRAP,
+                                 "--client-config", str(client_config_file()), "--topic", topic, "--drivers", "21",
+                                 "--count", "210", "--rate", "500", "--metrics-port", "0", "--shard", f"{i}/2"],
+                                cwd=Path(__file__).resolve().parents[2] / "producer", stderr=subprocess.PIPE, text=True)
+    procs = [shard(0), shard(1)]
+    logs = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    assert "for 11 drivers (shard 0/2)" in logs[0] and "for 10 drivers (shard 1/2)" in logs[1], logs
+    consumer = Consumer({**kafka_conf(), "group.id": f"it-{topic}", "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest", "enable.partition.eof": False})
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    keys: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(keys) < 420 and time.monotonic() < deadline:
+        keys += [m.key().decode() for m in consumer.consume(1000, 1.0) if m.error() is None]
+    consumer.close()
+    assert len(keys) == 420
+    ids = sorted(set(keys))
+    assert ids == [f"driver-{i:04d}" for i in range(21)]
+    # Every driver reported by one shard only: 210 updates over its 11 or 10 drivers.
+    counts = {k: keys.count(k) for k in ids}
+    assert {counts[f"driver-{i:04d}"] for i in range(0, 21, 2)} == {210 // 11, 210 // 11 + 1}
+    assert {counts[f"driver-{i:04d}"] for i in range(1, 21, 2)} == {21}

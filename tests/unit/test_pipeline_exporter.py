@@ -1,17 +1,22 @@
-"""rastro-exporter's pure parts: lag arithmetic, timestamp parsing and the CLI's input checks."""
+"""rastro-exporter: lag arithmetic, timestamp parsing, the CLI's input checks, and the freshness
+collector against a real redis-server."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipeline-exporter"))
 
 from rastro_exporter.cli import main  # noqa: E402
-from rastro_exporter.freshness import newest, parse_timestamp, replay_state  # noqa: E402
+from rastro_exporter.freshness import FreshnessCollector, parse_timestamp, replay_state  # noqa: E402
 from rastro_exporter.lag import LagCollector, lags  # noqa: E402
 from confluent_kafka import KafkaError, KafkaException, TopicPartition  # noqa: E402
 
@@ -34,11 +39,6 @@ def test_parse_timestamp_reads_the_contract_format() -> None:
 def test_parse_timestamp_refuses_non_utc() -> None:
     with pytest.raises(ValueError, match="not UTC"):
         parse_timestamp("2026-11-22T10:30:45.123+01:00")
-
-
-def test_newest_ignores_missing_timestamps() -> None:
-    assert newest([None, "2026-11-22T10:30:45.123Z", "2026-11-22T10:30:46.001Z", None]) == "2026-11-22T10:30:46.001Z"
-    assert newest([None]) is None
 
 
 def test_cli_rejects_bootstrap_without_port(capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,3 +97,65 @@ def test_bad_sentinels_are_refused_by_name(capsys: pytest.CaptureFixture[str]) -
     rc = main(["--bootstrap-servers", "h:9092", "--redis-url", "redis://u@h:6379/0", "--redis-sentinels", "h1,h2:26379"])
     assert rc == 2
     assert "--redis-sentinels: 'h1' is not host:port" in capsys.readouterr().err
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[redis.Redis]:
+    """A real redis-server (Debian's) on a free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port, decode_responses=True)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield client
+    proc.terminate()
+    proc.wait(10)
+
+
+def metrics(collector: FreshnessCollector) -> dict[str, float]:
+    return {s.name: s.value for family in collector.collect() for s in family.samples if not s.labels}
+
+
+def test_freshness_comes_from_the_sinks_statistics_and_counts_from_a_scan(redis_server: redis.Redis) -> None:
+    for i in range(25):
+        redis_server.hset(f"driver:d{i}", "timestamp", "2026-11-22T10:30:45.123Z")
+    redis_server.geoadd("drivers:geo", [-46.6, -23.5, "d0"])
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 3))
+    redis_server.hset("drivers:stats", mapping={"newest": stamp, "applied": 1200, "deleted": 7})
+    m = metrics(FreshnessCollector(redis_server, batch=10))
+    assert m["rastro_driver_state_keys"] == 25 and m["rastro_driver_state_geo_members"] == 1
+    assert m["rastro_driver_state_updates_applied_total"] == 1200
+    assert m["rastro_driver_state_tombstones_applied_total"] == 7
+    assert 2.5 < m["rastro_driver_state_newest_update_age_seconds"] < 10
+    assert m["rastro_exporter_freshness_up"] == 1
+
+
+def test_no_statistics_yet_means_no_age_and_zero_counts(redis_server: redis.Redis) -> None:
+    m = metrics(FreshnessCollector(redis_server))
+    assert "rastro_driver_state_newest_update_age_seconds" not in m
+    assert m["rastro_driver_state_updates_applied_total"] == 0 and m["rastro_driver_state_keys"] == 0
+
+
+def test_the_key_scan_runs_only_when_due(redis_server: redis.Redis) -> None:
+    now = [100.0]
+    c = FreshnessCollector(redis_server, scan_interval=15, clock=lambda: now[0])
+    redis_server.hset("driver:a", "timestamp", "x")
+    assert metrics(c)["rastro_driver_state_keys"] == 1
+    redis_server.hset("driver:b", "timestamp", "x")
+    now[0] += 14
+    m = metrics(c)
+    assert m["rastro_driver_state_keys"] == 1 and m["rastro_driver_state_counts_age_seconds"] == 14
+    now[0] += 1
+    assert metrics(c)["rastro_driver_state_keys"] == 2
+
+
+def test_an_unreachable_redis_is_up_0() -> None:
+    c = FreshnessCollector(redis.Redis(port=1, socket_connect_timeout=0.2))
+    assert metrics(c) == {"rastro_exporter_freshness_up": 0}

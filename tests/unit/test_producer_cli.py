@@ -48,3 +48,15 @@ def test_replay_of_missing_file_is_an_error() -> None:
     run = cli("replay", "--bootstrap-servers", "127.0.0.1:1", "/nonexistent/updates.jsonl")
     assert run.returncode == 2
     assert "/nonexistent/updates.jsonl" in run.stderr
+
+
+def test_a_bad_shard_is_refused_with_the_value() -> None:
+    for value, message in (("2/2", "needs N >= 1 and 0 <= I < N (got '2/2')"), ("a/b", "expected I/N, e.g. 0/2 (got 'a/b')"),
+                           ("0/0", "needs N >= 1 and 0 <= I < N (got '0/0')")):
+        run = cli("run", "--bootstrap-servers", "127.0.0.1:1", "--shard", value)
+        assert run.returncode == 2 and message in run.stderr, run.stderr
+
+
+def test_a_shard_without_drivers_is_refused() -> None:
+    run = cli("run", "--bootstrap-servers", "127.0.0.1:1", "--drivers", "2", "--shard", "3/4", "--metrics-port", "0")
+    assert run.returncode == 2 and "no drivers left for this shard (--drivers 2)" in run.stderr, run.stderr

@@ -24,6 +24,7 @@ public final class RedisSinkConfig extends AbstractConfig {
   public static final String GEO_KEY = "redis.geo.key";
   public static final String BATCH_SIZE = "redis.batch.size";
   public static final String SCRIPT_BATCH_SIZE = "redis.script.batch.size";
+  public static final String STATS_KEY = "redis.stats.key";
   public static final String TIMEOUT_MS = "redis.timeout.ms";
   public static final String MAX_RETRIES = "redis.max.retries";
   public static final String RETRY_BACKOFF_MS = "redis.retry.backoff.ms";
@@ -78,11 +79,14 @@ public final class RedisSinkConfig extends AbstractConfig {
           "Prefix of the per-driver hash key; the key is prefix + driver_id.")
       .define(GEO_KEY, Type.STRING, "drivers:geo", NON_BLANK, Importance.MEDIUM,
           "Key of the geo set holding every driver's position.")
+      .define(STATS_KEY, Type.STRING, RedisWriter.DEFAULT_STATS_KEY, NON_BLANK, Importance.LOW,
+          "Hash where the sink keeps the newest timestamp it wrote (field newest) and counts of updates written "
+              + "(applied) and drivers deleted (deleted): a monitor reads freshness from it without scanning the drivers.")
       .define(BATCH_SIZE, Type.INT, 500, Range.between(1, 100_000), Importance.MEDIUM,
           "Updates sent to Redis in one pipeline (one round trip).")
       .define(SCRIPT_BATCH_SIZE, Type.INT, RedisWriter.DEFAULT_RECORDS_PER_CALL, Range.between(1, 10_000), Importance.LOW,
-          "Updates applied by one call of the sink's Lua script (several calls per pipeline). One call per "
-              + "update costs Redis about 3 times as much CPU per update; a larger call blocks other clients longer.")
+          "Updates applied by one call of the sink's Lua script (several calls per pipeline). Larger calls cost "
+              + "Redis less CPU per update (measured in README, make bench-scale) and block other clients longer.")
       .define(TIMEOUT_MS, Type.INT, 2000, Range.between(100, 600_000), Importance.LOW,
           "Socket and connect timeout for Redis.")
       .define(MAX_RETRIES, Type.INT, 30, Range.atLeast(0), Importance.MEDIUM,
@@ -159,6 +163,8 @@ public final class RedisSinkConfig extends AbstractConfig {
   }
   public String keyPrefix() { return getString(KEY_PREFIX); }
   public String geoKey() { return getString(GEO_KEY); }
+
+  public String statsKey() { return getString(STATS_KEY); }
   public int batchSize() { return getInt(BATCH_SIZE); }
 
   public int scriptBatchSize() { return getInt(SCRIPT_BATCH_SIZE); }

@@ -51,7 +51,7 @@ public class RedisSinkTask extends SinkTask {
         config.host().isBlank() ? null : new redis.clients.jedis.HostAndPort(config.host(), config.port()),
         config.user(), config.password(), config.timeoutMs(), config.keyPrefix(), config.geoKey(),
         config.tlsEnabled() ? RedisTls.socketFactory(config.tlsCaFile()) : null)
-        .waitFor(config.waitReplicas(), config.waitTimeoutMs()).recordsPerCall(config.scriptBatchSize());
+        .waitFor(config.waitReplicas(), config.waitTimeoutMs()).recordsPerCall(config.scriptBatchSize()).statsKey(config.statsKey());
     if (config.replayEnabled()) {
       endOffsets = config.replayAdminConfigFile().isEmpty() ? null : new KafkaEndOffsets(config.replayAdminConfigFile());
       replay = new CacheReplay(config.replayMarkerKey(), config.replayCheckIntervalMs(), Clock.systemUTC(), endOffsets);

@@ -31,6 +31,8 @@ public final class RedisWriter implements AutoCloseable {
   static final String APPLY = resource("apply.lua");
   /** The default of {@code redis.script.batch.size}: records per script call. */
   public static final int DEFAULT_RECORDS_PER_CALL = 100;
+  /** The default of {@code redis.stats.key}: newest timestamp written, counts written and deleted. */
+  public static final String DEFAULT_STATS_KEY = "drivers:stats";
 
   private final PrimaryLocator locator;
   private final JedisClientConfig clientConfig;
@@ -39,6 +41,7 @@ public final class RedisWriter implements AutoCloseable {
   private int waitReplicas;
   private long waitTimeoutMs;
   private int recordsPerCall = DEFAULT_RECORDS_PER_CALL;
+  private String statsKey = DEFAULT_STATS_KEY;
   private HostAndPort address;
   private Jedis jedis;
   private String applySha;
@@ -91,6 +94,12 @@ public final class RedisWriter implements AutoCloseable {
       throw new IllegalArgumentException("records per script call must be at least 1, got " + records);
     }
     this.recordsPerCall = records;
+    return this;
+  }
+
+  /** The hash where apply.lua keeps the newest timestamp written and counts of writes and deletions. */
+  public RedisWriter statsKey(String key) {
+    this.statsKey = key;
     return this;
   }
 
@@ -189,9 +198,10 @@ public final class RedisWriter implements AutoCloseable {
     List<Response<Object>> responses = new ArrayList<>();
     for (int from = 0; from < chunk.size(); from += recordsPerCall) {
       List<DriverUpdate> call = chunk.subList(from, Math.min(chunk.size(), from + recordsPerCall));
-      List<String> keys = new ArrayList<>(call.size() + 1);
+      List<String> keys = new ArrayList<>(call.size() + 2);
       List<String> args = new ArrayList<>(call.size() * 5);
       keys.add(geoKey);
+      keys.add(statsKey);
       for (DriverUpdate u : call) {
         keys.add(keyPrefix + u.driverId());
         args.add(u.driverId());

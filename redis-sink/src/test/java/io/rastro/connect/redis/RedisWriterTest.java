@@ -143,6 +143,22 @@ class RedisWriterTest {
   }
 
   @Test
+  void statisticsKeepTheNewestTimestampWrittenAndCountWritesAndDeletions() {
+    writer.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:05.000Z", "busy"),
+        u("d2", "1", "1", "2026-11-22T10:00:07.000Z", "busy"), u("d3", "1", "1", "2026-11-22T10:00:06.000Z", "busy")), 10);
+    writer.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:01.000Z", "busy"), DriverUpdate.tombstone("d3")), 10);
+    assertEquals(Map.of("newest", "2026-11-22T10:00:07.000Z", "applied", "3", "deleted", "1"), jedis.hgetAll("drivers:stats"));
+  }
+
+  @Test
+  void aBrokenStatisticsKeyCostsNoDriverItsUpdate() {
+    jedis.set("drivers:stats", "not a hash");
+    var r = writer.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:05.000Z", "busy")), 10);
+    assertEquals(RedisWriter.Outcome.APPLIED, r.get(0).outcome());
+    assertEquals("busy", jedis.hget("driver:d1", "status"));
+  }
+
+  @Test
   void recordsPerCallBelowOneIsRefusedWithTheValue() {
     var e = assertThrows(IllegalArgumentException.class, () -> writer.recordsPerCall(0));
     assertTrue(e.getMessage().contains("got 0"), e.getMessage());
