@@ -81,7 +81,7 @@ final class CacheReplay {
    * Reads the markers of the assigned partitions (at most every interval); returns the partitions to
    * rewind to offset 0. Marks replays that reached their target live and records the others' progress.
    */
-  Map<TopicPartition, Long> check(RedisWriter writer, Set<TopicPartition> assignment) {
+  Map<TopicPartition, Long> check(ShardedWriter writer, Set<TopicPartition> assignment) {
     long now = clock.millis();
     if (now < nextCheck || assignment.isEmpty()) {
       return Map.of();

@@ -33,6 +33,7 @@ public final class RedisSinkConfig extends AbstractConfig {
   public static final String MAX_FUTURE_SKEW_MS = "timestamp.max.future.skew.ms";
   public static final String SENTINELS = "redis.sentinels";
   public static final String SENTINEL_MASTER = "redis.sentinel.master";
+  public static final String HOSTS = "redis.hosts";
   public static final String WAIT_REPLICAS = "redis.wait.replicas";
   public static final String WAIT_TIMEOUT_MS = "redis.wait.timeout.ms";
   public static final String REPLAY_ENABLED = "cache.replay.enabled";
@@ -58,6 +59,17 @@ public final class RedisSinkConfig extends AbstractConfig {
       } catch (IllegalArgumentException e) {
         throw new ConfigException(name, value, e.getMessage());
       }
+    }
+  };
+
+  private static final ConfigDef.Validator NON_BLANK_LIST = (name, value) -> {
+    @SuppressWarnings("unchecked")
+    List<String> entries = value == null ? List.of() : (List<String>) value;
+    if (entries.isEmpty()) {
+      throw new ConfigException(name, value, "must name at least one primary");
+    }
+    for (String entry : entries) {
+      NON_BLANK.ensureValid(name, entry);
     }
   };
 
@@ -105,8 +117,12 @@ public final class RedisSinkConfig extends AbstractConfig {
           "Sentinels (host:port, comma-separated) asked where the primary is; each (re)connection asks again, "
               + "so writes follow a failover. Empty: redis.host is the server. The Sentinels take redis.user "
               + "and redis.password, and TLS as Redis does.")
-      .define(SENTINEL_MASTER, Type.STRING, "rastro", NON_BLANK, Importance.MEDIUM,
-          "Name under which the Sentinels watch the primary.")
+      .define(SENTINEL_MASTER, Type.LIST, "rastro", NON_BLANK_LIST, Importance.MEDIUM,
+          "Name(s) under which the Sentinels watch the primary. Several names: one shard each; a driver lives on "
+              + "shard CRC32(driver_id) mod N, in the order given (docs/contracts.md).")
+      .define(HOSTS, Type.LIST, "", HOST_PORT_LIST, Importance.MEDIUM,
+          "Without Sentinels: the primaries (host:port, comma-separated), one shard each, in order; a driver lives "
+              + "on shard CRC32(driver_id) mod N. Empty: redis.host and redis.port.")
       .define(WAIT_REPLICAS, Type.INT, 0, Range.between(0, 16), Importance.HIGH,
           "Replicas that must have each batch (WAIT) before its offsets may be committed; fewer and the "
               + "batch is retried, so a failover cannot lose an update the sink let Kafka forget. 0: no WAIT.")
@@ -127,8 +143,11 @@ public final class RedisSinkConfig extends AbstractConfig {
 
   public RedisSinkConfig(Map<String, String> props) {
     super(CONFIG_DEF, props);
-    if (getString(HOST).isBlank() && sentinels().isEmpty()) {
-      throw new ConfigException(HOST, getString(HOST), "must be set when " + SENTINELS + " is empty");
+    if (!sentinels().isEmpty() && !hosts().isEmpty()) {
+      throw new ConfigException(HOSTS, getList(HOSTS), "must be empty when " + SENTINELS + " is set (the Sentinels name the primaries)");
+    }
+    if (getString(HOST).isBlank() && sentinels().isEmpty() && hosts().isEmpty()) {
+      throw new ConfigException(HOST, getString(HOST), "must be set when " + SENTINELS + " and " + HOSTS + " are empty");
     }
     if (!getString(HOST).isBlank()) {
       NON_BLANK.ensureValid(HOST, getString(HOST));
@@ -177,7 +196,13 @@ public final class RedisSinkConfig extends AbstractConfig {
   public List<HostAndPort> sentinels() {
     return getList(SENTINELS).stream().filter(s -> !s.isBlank()).map(RedisSinkConfig::hostAndPort).toList();
   }
-  public String sentinelMaster() { return getString(SENTINEL_MASTER); }
+  /** The Sentinels' names of the primaries, one per shard. */
+  public List<String> sentinelMasters() { return getList(SENTINEL_MASTER).stream().map(String::trim).toList(); }
+
+  /** Fixed primaries, one per shard (without Sentinels); empty: redis.host and redis.port. */
+  public List<HostAndPort> hosts() {
+    return getList(HOSTS).stream().filter(s -> !s.isBlank()).map(RedisSinkConfig::hostAndPort).toList();
+  }
   public int waitReplicas() { return getInt(WAIT_REPLICAS); }
   public long waitTimeoutMs() { return getLong(WAIT_TIMEOUT_MS); }
   public boolean replayEnabled() { return getBoolean(REPLAY_ENABLED); }

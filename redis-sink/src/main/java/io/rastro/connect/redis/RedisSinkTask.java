@@ -14,6 +14,7 @@ import org.apache.kafka.connect.sink.SinkRecord;
 import org.apache.kafka.connect.sink.SinkTask;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import redis.clients.jedis.HostAndPort;
 import redis.clients.jedis.exceptions.JedisConnectionException;
 import redis.clients.jedis.exceptions.JedisDataException;
 
@@ -26,7 +27,7 @@ public class RedisSinkTask extends SinkTask {
   private static final Logger log = LoggerFactory.getLogger(RedisSinkTask.class);
 
   private RedisSinkConfig config;
-  private RedisWriter writer;
+  private ShardedWriter writer;
   private CacheReplay replay;
   private KafkaEndOffsets endOffsets;
   private UpdateParser parser;
@@ -47,11 +48,7 @@ public class RedisSinkTask extends SinkTask {
   public void start(Map<String, String> props) {
     config = new RedisSinkConfig(props);
     parser = new UpdateParser(Clock.systemUTC(), config.maxFutureSkew());
-    writer = new RedisWriter(config.sentinels(), config.sentinelMaster(),
-        config.host().isBlank() ? null : new redis.clients.jedis.HostAndPort(config.host(), config.port()),
-        config.user(), config.password(), config.timeoutMs(), config.keyPrefix(), config.geoKey(),
-        config.tlsEnabled() ? RedisTls.socketFactory(config.tlsCaFile()) : null)
-        .waitFor(config.waitReplicas(), config.waitTimeoutMs()).recordsPerCall(config.scriptBatchSize()).statsKey(config.statsKey());
+    writer = new ShardedWriter(shardWriters());
     if (config.replayEnabled()) {
       endOffsets = config.replayAdminConfigFile().isEmpty() ? null : new KafkaEndOffsets(config.replayAdminConfigFile());
       replay = new CacheReplay(config.replayMarkerKey(), config.replayCheckIntervalMs(), Clock.systemUTC(), endOffsets);
@@ -61,10 +58,26 @@ public class RedisSinkTask extends SinkTask {
     } catch (NoSuchMethodError | NoClassDefFoundError e) {
       reporter = null; // a Connect runtime older than 2.6
     }
-    log.info("rastro Redis sink task started: redis={} tls={} prefix={} geo={} batch={} per script call={} dlq={} max future skew={} "
-        + "wait replicas={} replay marker={}", writer.address(), config.tlsEnabled(), config.keyPrefix(), config.geoKey(),
+    log.info("rastro Redis sink task started: redis={} shards={} tls={} prefix={} geo={} batch={} per script call={} dlq={} max future skew={} "
+        + "wait replicas={} replay marker={}", writer.address(), writer.size(), config.tlsEnabled(), config.keyPrefix(), config.geoKey(),
         config.batchSize(), config.scriptBatchSize(), reporter != null, config.maxFutureSkew(), config.waitReplicas(),
         config.replayEnabled() ? config.replayMarkerKey() : "off");
+  }
+
+  /** One writer per shard, in shard order: each primary the Sentinels name, or each fixed address. */
+  private List<RedisWriter> shardWriters() {
+    if (!config.sentinels().isEmpty()) {
+      return config.sentinelMasters().stream().map(master -> writerFor(master, null)).toList();
+    }
+    List<HostAndPort> hosts = config.hosts().isEmpty() ? List.of(new HostAndPort(config.host(), config.port())) : config.hosts();
+    return hosts.stream().map(h -> writerFor("", h)).toList();
+  }
+
+  private RedisWriter writerFor(String master, HostAndPort fixed) {
+    return new RedisWriter(config.sentinels(), master, fixed, config.user(), config.password(), config.timeoutMs(),
+        config.keyPrefix(), config.geoKey(), config.tlsEnabled() ? RedisTls.socketFactory(config.tlsCaFile()) : null)
+        .waitFor(config.waitReplicas(), config.waitTimeoutMs()).recordsPerCall(config.scriptBatchSize())
+        .statsKey(config.statsKey());
   }
 
   /** Test hook: where a replay ends, instead of an admin client. */
