@@ -87,7 +87,7 @@ molecule-create molecule-destroy: molecule-%:
 	@rm -f $(ARTIFACTS)/molecule/shared-lab-applied
 
 # The last test greps artifacts/ for secrets once more, now that the chaos and rotation runs wrote theirs.
-integration: deps ## fresh lab → site.yml --diff → assertions (Redis HA, rebuild, watchdog included) → idempotent re-run → molecule verifies → chaos faults (Redis kill and wipe too) and certificate renewal under load → site.yml changes nothing, same Redis primary
+integration: deps ## fresh lab → site.yml --diff → assertions (Redis HA, rebuild, watchdog included) → idempotent re-run → molecule verifies → chaos faults (Redis kill and wipe too) and certificate renewal under load → site.yml changes nothing, same Redis primary → bench-scale for 30 s (completes, loses nothing)
 	@mkdir -p $(ARTIFACTS)
 	lab/lab.sh down
 	lab/lab.sh up
@@ -99,6 +99,7 @@ integration: deps ## fresh lab → site.yml --diff → assertions (Redis HA, reb
 	  tests/integration/test_rolling_restart.py tests/integration/test_security.py tests/integration/test_idempotence.py \
 	  tests/integration/test_molecule_verify.py tests/integration/test_chaos.py \
 	  tests/integration/test_rotation.py::test_certificate_renewal_under_load_loses_nothing \
+	  tests/integration/test_bench_scale.py \
 	  tests/integration/test_security.py::test_no_secret_under_artifacts
 
 # The molecule scenarios' whole sequence (a fresh converge and an idempotence run of each role on its

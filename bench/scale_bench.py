@@ -112,8 +112,16 @@ def producers(records: int) -> dict:
             "ratio": ours["msgs_per_s"] / theirs["msgs_per_s"]}
 
 
-def sink_alone(records: int, drivers: int) -> list[dict]:
-    """A connector as deployed draining `records` updates over `drivers` drivers, at 100 and 1 per call."""
+# The sink-alone variants: (label, redis.batch.size, connector settings). --levers adds the last three.
+SINK_VARIANTS = (("sink, 100 per script call", 500, {"redis.script.batch.size": "100"}),
+                 ("sink, 1 per script call", 500, {"redis.script.batch.size": "1"}))
+LEVERS = (("sink, 6 tasks", 500, {"tasks.max": "6"}),
+          ("sink, no WAIT", 500, {"redis.wait.replicas": "0"}),
+          ("sink, 2,000 per round trip", 2000, {}))
+
+
+def sink_alone(records: int, drivers: int, levers: bool = False) -> list[dict]:
+    """A connector as deployed draining `records` updates over `drivers` drivers, per variant."""
     admin = AdminClient(KAFKA)
     topic = f"bench-sink-scale-{uuid.uuid4().hex[:6]}"  # bench-sink-*: the topics Connect may read in the lab
     admin.create_topics([NewTopic(topic, 12, 3, config={"min.insync.replicas": "2", "retention.ms": "3600000"})])[topic].result(30)
@@ -121,12 +129,10 @@ def sink_alone(records: int, drivers: int) -> list[dict]:
     try:
         markers = sink_bench.prefill(topic, prefix, records, drivers)
         rows = []
-        for per_call in (100, 1):
-            label = f"sink, {per_call} per script call"
+        for n, (label, batch, extra) in enumerate(SINK_VARIANTS + (LEVERS if levers else ())):
             log(f"  {label}: draining {records:,} records")
             ticks: dict[str, tuple[float, dict[str, int]]] = {}
-            res = sink_bench.sink_throughput(f"c{per_call}", 500, topic, prefix, markers, records + len(markers),
-                                             extra={"redis.script.batch.size": str(per_call)},
+            res = sink_bench.sink_throughput(f"v{n}", batch, topic, prefix, markers, records + len(markers), extra=extra,
                                              window=lambda edge: ticks.__setitem__(edge, (time.time(), cpu_ticks({}))))
             # CPU per record and process kind while the sink drained the topic ("other": the kernel's
             # share in no process, sshd, journald, this bench's own polling).
@@ -136,7 +142,7 @@ def sink_alone(records: int, drivers: int) -> list[dict]:
                                         for k in after if after.get(k, 0) > before.get(k, 0)}
             res["cpu_cores_mean"] = round((sum(after.values()) - sum(before.values())) / hz / (t1 - t0), 2)
             res["sink"] = label
-            res["script_batch_size"] = per_call
+            res["settings"] = {"redis.batch.size": batch, **extra}
             rows.append(res)
             log(f"    {res['records_per_s']:,.0f} records/s; CPU µs per record: {res['cpu_us_per_record']}")
     finally:
@@ -496,6 +502,7 @@ def main() -> int:
     ap.add_argument("--sample", type=int, default=500, help="drivers the freshness poller watches")
     ap.add_argument("--limit-updates", type=int, default=400_000, help="updates per write-path variant (0: skip the limits)")
     ap.add_argument("--sink-records", type=int, default=600_000, help="records the sink alone drains per variant")
+    ap.add_argument("--levers", action="store_true", help="the sink alone also with 6 tasks, without WAIT, 2,000 per round trip")
     ap.add_argument("--profile", type=float, default=0, metavar="SECONDS",
                     help="JFR on a Connect worker and a broker, cProfile in the producer, for this long mid-soak")
     ap.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench")
@@ -519,7 +526,7 @@ def main() -> int:
             res["producers"] = producers(args.limit_updates)
             log(f"  {res['producers']}")
             log(f"limits 3/3: the sink alone, {args.sink_records:,} records over {args.drivers:,} drivers")
-            res["sink_alone"] = sink_alone(args.sink_records, args.drivers)
+            res["sink_alone"] = sink_alone(args.sink_records, args.drivers, args.levers)
             ceiling = res["write_path"][0]["updates_per_s"]
             for row in res["sink_alone"]:
                 row["ratio_to_ceiling"] = row["records_per_s"] / ceiling

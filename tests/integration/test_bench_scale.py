@@ -32,6 +32,6 @@ def test_city_scale_bench_in_small_completes_and_loses_nothing() -> None:
     assert [r["variant"] for r in res["write_path"]] == ["raw", "writer-100", "per-update"]
     assert all(r["drivers_in_geo"] == 100_000 and r["redis_cpu_us_per_update"] > 0 for r in res["write_path"])
     assert res["producers"]["producer_performance_msgs_per_s"] > 0 and res["producers"]["rastro_msgs_per_s"] > 0
-    assert [r["script_batch_size"] for r in res["sink_alone"]] == [100, 1]
+    assert [r["settings"]["redis.script.batch.size"] for r in res["sink_alone"]] == ["100", "1"]
     assert all(r["records_per_s"] > 0 and r["ratio_to_ceiling"] > 0 for r in res["sink_alone"])
     assert (OUT / "scale.png").stat().st_size > 10_000 and (OUT / "scale.csv").read_text().count("\n") >= 26
