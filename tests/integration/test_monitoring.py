@@ -130,6 +130,11 @@ def test_freshness_exporter_agrees_with_redis() -> None:
     assert value("rastro_driver_state_geo_members") == r.zcard("drivers:geo")
     # The producer runs at 250 updates/s: the newest update in Redis is seconds old at most.
     assert value("rastro_driver_state_newest_update_age_seconds") < 5
+    # The sink's own count of what it wrote (drivers:stats) reaches Prometheus, and keeps growing.
+    applied = int(r.hget("drivers:stats", "applied") or 0)
+    assert applied > 0, "the sink keeps no drivers:stats"
+    wait_until(lambda: value("rastro_driver_state_updates_applied_total") >= applied, 30, interval=2,
+               what=f"rastro_driver_state_updates_applied_total to reach the {applied} of drivers:stats")
 
 
 STAT = re.compile(r'<div class="stat (\w+)"><span class="v">([^<]*)</span>([^<]+)</div>')
