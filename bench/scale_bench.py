@@ -452,6 +452,11 @@ def remove(prefix: str, ids: list[str], r: redis.Redis) -> float:
 
 # ---------------------------------------------------------------- report
 
+def smooth(values: list[float], width: int = 5) -> list[float]:
+    """Trailing mean over `width` points: per-second rates jump with batching."""
+    return [statistics.mean(values[max(0, i - width + 1):i + 1]) for i in range(len(values))]
+
+
 def chart(res: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -460,8 +465,8 @@ def chart(res: dict, path: Path) -> None:
     fig, axes = plt.subplots(4, 1, figsize=(12, 13), sharex=True)
     t = [p["t"] for p in s["series"]]
     a = axes[0]
-    a.plot(t, [p["produced"] for p in s["series"]], label="produced (acknowledged)/s", color="#264653")
-    a.plot(t, [p["visible"] for p in s["series"]], label="visible in Redis/s", color="#2a9d8f")
+    a.plot(t, smooth([p["produced"] for p in s["series"]]), label="produced (acknowledged)/s, 5 s mean", color="#264653")
+    a.plot(t, smooth([p["visible"] for p in s["series"]]), label="visible in Redis/s, 5 s mean", color="#2a9d8f")
     a.axhline(s["rate_target"], color="grey", ls=":", lw=1, label="target")
     a.set_ylabel("updates/s")
     a.legend(fontsize=8, loc="lower right")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import multiprocessing as mp
 import sys
@@ -40,11 +41,19 @@ from tests.lib.connect import rest  # noqa: E402
 from rastro_producer.kafka_config import redis_sentinels  # noqa: E402
 from tests.lib.lab import BOOTSTRAP, CREDENTIALS, kafka_conf, redis_admin, ssh  # noqa: E402
 
-# The primary now (found through the Sentinels), and the Sentinels the bench connectors ask.
-REDIS = {**redis_admin(), "decode_responses": True}
-SENTINELS, _ = redis_sentinels(CREDENTIALS / "redis-admin.properties")
 # The benchmarks' own principal (docs/contracts.md): its bench-* topics and driver-locations.
 KAFKA = kafka_conf("bench")
+
+
+@functools.cache
+def redis_conf() -> dict:
+    """The primary now (found through the Sentinels), as the admin user; asked once, when first needed."""
+    return {**redis_admin(), "decode_responses": True}
+
+
+def sentinels() -> list[tuple[str, int]]:
+    """The Sentinels the bench connectors ask where the primary is."""
+    return redis_sentinels(CREDENTIALS / "redis-admin.properties")[0]
 
 
 def log(msg: str) -> None:
@@ -58,7 +67,7 @@ def pct(values: list[float], q: float) -> float:
 
 def poller(drivers: list[str], stop_at: float, out: "mp.Queue") -> None:
     """Polls the sampled drivers' timestamps; each new timestamp seen gives one freshness sample."""
-    r = redis.Redis(**REDIS)
+    r = redis.Redis(**redis_conf())
     last: dict[str, str] = {}
     samples: list[float] = []
     while time.time() < stop_at:
@@ -100,7 +109,7 @@ def end_to_end(rate: float, seconds: float, drivers: int, sample: int) -> dict:
     assert sender.flush(60) == 0 and sender.stats.failed == 0
     produced_s = time.monotonic() - start
     # Sustained rate: all updates produced and the last one of each watched driver visible.
-    r = redis.Redis(**REDIS)
+    r = redis.Redis(**redis_conf())
     watched_set = set(watched)
     final = {d.driver_id: d.last_ts_ms for d in sim.drivers if d.driver_id in watched_set}
     while time.monotonic() - start < produced_s + 60:
@@ -159,21 +168,21 @@ def sink_throughput(label: str, batch: int, topic: str, prefix: str, markers: di
                     extra: dict[str, str] | None = None, window: Callable[[str], None] | None = None) -> dict:
     """Records/s of a bench connector draining `topic`; `window("start")` and `window("end")` are
     called when the timed part starts (the first key written) and ends (every marker in Redis)."""
-    r = redis.Redis(**REDIS)
+    r = redis.Redis(**redis_conf())
     name = f"bench-{label}-{uuid.uuid4().hex[:4]}"
     config = {
         "connector.class": "io.rastro.connect.redis.RedisSinkConnector", "tasks.max": "3", "topics": topic,
         "key.converter": "org.apache.kafka.connect.storage.StringConverter",
         "value.converter": "org.apache.kafka.connect.converters.ByteArrayConverter",
         # As the deployed redis-sink: the primary through the Sentinels, each batch on a replica (WAIT 1).
-        "redis.sentinels": ",".join(f"{h}:{p}" for h, p in SENTINELS), "redis.user": "connect",
+        "redis.sentinels": ",".join(f"{h}:{p}" for h, p in sentinels()), "redis.user": "connect",
         "redis.wait.replicas": "1",
         # The bench topics are throw-away: no cache markers of theirs in drivers:replay.
         "cache.replay.enabled": "false",
         "redis.password": "${file:/etc/kafka-connect/secrets.properties:redis.password}",
         # As the deployed redis-sink (files/connectors/redis-sink.json.j2): TLS when Redis has it.
-        "redis.tls.enabled": str(bool(REDIS.get("ssl"))).lower(),
-        "redis.tls.ca.file": "/etc/rastro/tls/ca.pem" if REDIS.get("ssl") else "",
+        "redis.tls.enabled": str(bool(redis_conf().get("ssl"))).lower(),
+        "redis.tls.ca.file": "/etc/rastro/tls/ca.pem" if redis_conf().get("ssl") else "",
         "redis.key.prefix": f"driver:{prefix}{label}:", "redis.geo.key": "drivers:geo",
         "redis.batch.size": str(batch), **(extra or {}),
     }
