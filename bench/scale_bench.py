@@ -506,7 +506,7 @@ def main() -> int:
     ap.add_argument("--producers", type=int, default=1, help="producer processes splitting the drivers")
     ap.add_argument("--sample", type=int, default=500, help="drivers the freshness poller watches")
     ap.add_argument("--limit-updates", type=int, default=400_000, help="updates per write-path variant (0: skip the limits)")
-    ap.add_argument("--sink-records", type=int, default=600_000, help="records the sink alone drains per variant")
+    ap.add_argument("--sink-records", type=int, default=600_000, help="records the sink alone drains per variant (0: skip it)")
     ap.add_argument("--levers", action="store_true", help="the sink alone also with 6 tasks, without WAIT, 2,000 per round trip")
     ap.add_argument("--profile", type=float, default=0, metavar="SECONDS",
                     help="JFR on a Connect worker and a broker, cProfile in the producer, for this long mid-soak")
@@ -530,11 +530,12 @@ def main() -> int:
             log(f"limits 2/3: ProducerPerformance against rastro's producer, {args.limit_updates:,} records each")
             res["producers"] = producers(args.limit_updates)
             log(f"  {res['producers']}")
-            log(f"limits 3/3: the sink alone, {args.sink_records:,} records over {args.drivers:,} drivers")
-            res["sink_alone"] = sink_alone(args.sink_records, args.drivers, args.levers)
-            ceiling = res["write_path"][0]["updates_per_s"]
-            for row in res["sink_alone"]:
-                row["ratio_to_ceiling"] = row["records_per_s"] / ceiling
+            if args.sink_records:
+                log(f"limits 3/3: the sink alone, {args.sink_records:,} records over {args.drivers:,} drivers")
+                res["sink_alone"] = sink_alone(args.sink_records, args.drivers, args.levers)
+                ceiling = res["write_path"][0]["updates_per_s"]
+                for row in res["sink_alone"]:
+                    row["ratio_to_ceiling"] = row["records_per_s"] / ceiling
         log(f"soak: {args.rate:,.0f} updates/s over {args.drivers:,} drivers for {args.seconds:g} s, "
             f"{args.producers} producer process(es)")
         res["soak"] = soak(args.rate, args.seconds, args.drivers, args.producers, args.sample, args.profile, args.out)
@@ -565,7 +566,7 @@ def main() -> int:
         print(f"\n{'write path (no Kafka)':34s} {'updates/s':>10s} {'Redis µs/update':>16s}")
         for row in res["write_path"]:
             print(f"{row['variant']:34s} {row['updates_per_s']:10,.0f} {row['redis_cpu_us_per_update']:16.1f}")
-        for row in res["sink_alone"]:
+        for row in res.get("sink_alone", []):
             print(f"{row['sink']:34s} {row['records_per_s']:10,.0f}   ratio to the ceiling {row['ratio_to_ceiling']:.2f}; "
                   f"CPU µs/record {row['cpu_us_per_record']}")
         p = res["producers"]
