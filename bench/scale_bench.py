@@ -22,15 +22,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import multiprocessing as mp
 import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 import producer_bench  # noqa: E402
 import profiling  # noqa: E402
 import sink_bench  # noqa: E402
+from rastro_producer.contract import parse_timestamp  # noqa: E402
 from rastro_producer.kafka_config import redis_primary  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator, start_of  # noqa: E402
@@ -217,7 +217,7 @@ def poller(drivers: list[str], start_at: float, stop_at: float, out: "mp.Queue",
         for d, ts in zip(drivers, values):
             if ts and ts != last.get(d):
                 if d in last:  # the first sighting may predate the poller
-                    stamped = datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+                    stamped = parse_timestamp(ts).timestamp()
                     batch.append((now - start_at, (now - stamped) * 1000))
                 last[d] = ts
         if now - sent >= 1:
@@ -361,7 +361,7 @@ def soak(rate: float, seconds: float, drivers: int, procs: int, sample: int, pro
             for d in chunk:
                 pipe.hget(f"driver:{d}", "timestamp")
             for d, ts in zip(chunk, pipe.execute()):
-                if not ts or datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp() * 1000 < last[d] - 0.5:
+                if not ts or parse_timestamp(ts).timestamp() * 1000 < last[d] - 0.5:
                     behind.append(d)
         missing = behind
         if missing:
@@ -387,6 +387,10 @@ def soak(rate: float, seconds: float, drivers: int, procs: int, sample: int, pro
     sent = sum(d["sent"] for d in done.values())
     acked = sum(d["acked"] for d in done.values())
     soak_fresh = [f for t, f in fresh if t <= seconds]
+    # Each sample in the second it was taken in (second s holds [s - 1, s)), grouped once.
+    fresh_by_second: dict[int, list[float]] = {}
+    for t, f in fresh:
+        fresh_by_second.setdefault(math.floor(t) + 1, []).append(f)
     visible_in_run = sum(v for s, v in visible_by_second.items() if s <= seconds)
     produced_in_run = sum(v["produced"] for s, v in series.items() if s <= seconds)
     return {
@@ -403,8 +407,8 @@ def soak(rate: float, seconds: float, drivers: int, procs: int, sample: int, pro
         "tombstoned_after": removed,
         "series": [{"t": s, "produced": v["produced"], "visible": visible_by_second.get(s, 0),
                     "delivery_p99_ms": pct(v["latencies"], .99) * 1000,
-                    "freshness_p50_ms": pct([f for t, f in fresh if s - 1 <= t < s], .5),
-                    "freshness_p99_ms": pct([f for t, f in fresh if s - 1 <= t < s], .99)} for s, v in sorted(series.items())],
+                    "freshness_p50_ms": pct(fresh_by_second.get(s, []), .5),
+                    "freshness_p99_ms": pct(fresh_by_second.get(s, []), .99)} for s, v in sorted(series.items())],
         "cpu": cpu_rows, "lag": lag, "profile": profile,
         "cpu_mean_cores": {k: statistics.mean(r.get(k, 0) for r in cpu_rows if r["t"] <= seconds)
                            for k in {k for r in cpu_rows for k in r if k != "t"}},
