@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -101,6 +102,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="rastro-exporter: %(levelname)s %(name)s: %(message)s")
     if not any(":" in s for s in args.bootstrap_servers.split(",")):
         print(f"rastro-exporter: --bootstrap-servers {args.bootstrap_servers!r} needs host:port", file=sys.stderr)
         return 2
@@ -144,7 +146,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OSError as exc:
         print(f"rastro-exporter: cannot serve on {args.listen_address}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    print(f"rastro-exporter: serving on {args.listen_address}:{args.port}", flush=True)
+    logging.getLogger(__name__).info("serving on %s:%s", args.listen_address, args.port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

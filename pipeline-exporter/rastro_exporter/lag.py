@@ -6,18 +6,25 @@ read with a consumer that carries the group id but never joins the group (Offset
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+log = logging.getLogger(__name__)
+
 # Groups of this protocol are Connect's worker membership: they commit no offsets.
 SKIPPED_PROTOCOL_TYPES = {"connect"}
+# Errors a watermark query gets for a moment after a leader change or a topic deletion.
+RETRIED_ERRORS = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                  KafkaError.UNKNOWN_TOPIC_OR_PART}
+RETRY_PAUSE = 1.0
 
 
 @dataclass(frozen=True)
@@ -59,13 +66,28 @@ class LagCollector(Collector):
         self._admin = AdminClient(dict(self._conf))
         self._meta = Consumer({**self._conf, "group.id": "rastro-exporter-metadata", "enable.auto.commit": False})
         self._group_consumers: dict[str, Consumer] = {}
-        self.last_error: Optional[str] = None
+        self._last_error: Optional[str] = None
         self._interval = interval
         self._cached: list[GaugeMetricFamily] = []
         self._cached_at = 0.0
         self._lock = threading.Lock()
         if interval > 0:
             threading.Thread(target=self._refresh_forever, name="lag-refresh", daemon=True).start()
+
+    @property
+    def last_error(self) -> Optional[str]:
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, error: Optional[str]) -> None:
+        """Logged when it changes, so the journal tells why rastro_exporter_lag_up went to 0 and when
+        it came back, without a line per refresh."""
+        if error != self._last_error:
+            if error:
+                log.warning("lag scrape: %s", error)
+            else:
+                log.info("lag scrape: every partition answers again")
+        self._last_error = error
 
     def _refresh_forever(self) -> None:
         while True:
@@ -93,18 +115,30 @@ class LagCollector(Collector):
     def _log_ends(self, partitions: list[TopicPartition]
                   ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int], int]:
         """Watermarks of every partition that answers, and how many did not (a partition whose leader is
-        down must not hide the others)."""
+        down must not hide the others). A partition whose leader just moved answers NOT_LEADER until
+        librdkafka has refreshed its metadata, and a topic deleted since the listing answers
+        UNKNOWN_TOPIC_OR_PART: both are asked once more after RETRY_PAUSE; a topic still unknown then
+        is gone, not unanswered. A timeout is not retried (the leader is down: retrying only doubles
+        the wait)."""
         low: dict[tuple[str, int], int] = {}
         high: dict[tuple[str, int], int] = {}
         failed = 0
-        for tp in partitions:
-            try:
-                lo, hi = self._meta.get_watermark_offsets(tp, timeout=self._timeout, cached=False)
-            except KafkaException:
-                failed += 1
-                continue
-            low[(tp.topic, tp.partition)] = lo
-            high[(tp.topic, tp.partition)] = hi
+        retry: list[TopicPartition] = []
+        for attempt, todo in enumerate((partitions, retry)):
+            if attempt and todo:
+                time.sleep(RETRY_PAUSE)
+            for tp in todo:
+                try:
+                    lo, hi = self._meta.get_watermark_offsets(tp, timeout=self._timeout, cached=False)
+                except KafkaException as exc:
+                    code = exc.args[0].code() if exc.args else None
+                    if attempt == 0 and code in RETRIED_ERRORS:
+                        retry.append(tp)
+                    elif code != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                        failed += 1
+                    continue
+                low[(tp.topic, tp.partition)] = lo
+                high[(tp.topic, tp.partition)] = hi
         return low, high, failed
 
     def _groups(self) -> list[tuple[str, int]]:

@@ -1,11 +1,9 @@
-"""playbooks/rotate-certs.yml under load. The renewal (chaos.yml -e fault=cert-renew, in make test,
-after the chaos faults): every host gets a new certificate from the same CA, every TLS endpoint serves
+"""playbooks/rotate-certs.yml under load (make test-rotation). The renewal (chaos.yml -e fault=cert-renew): every host gets a new certificate from the same CA, every TLS endpoint serves
 it afterwards. The CA replacement (chaos.yml -e fault=ca-replace: the phases trust, leaves, drop;
 make test-rotation): every endpoint then serves a certificate of the new CA, which alone is trusted.
 With acks=all load running throughout, no acknowledged update is lost, the producer sees no error and
 Redis ends equal to the latest acknowledged state; afterwards a plain site.yml changes nothing (the
-TLS-only playbook left nothing that site.yml would put otherwise, and the chaos faults before it
-left nothing behind either)."""
+TLS-only playbook left nothing that site.yml would put otherwise)."""
 
 from __future__ import annotations
 
@@ -17,7 +15,8 @@ from pathlib import Path
 
 from cryptography import x509
 
-from tests.lib.lab import CREDENTIALS, HOSTS, REPO, ansible_playbook, newest_chaos_run, primary_now, recap, wait_until
+from tests.lib.lab import (CREDENTIALS, HOSTS, REPO, ansible_playbook, assert_site_changes_nothing, newest_chaos_run,
+                            wait_until)
 from tests.lib.prom import urp_now
 
 SUMMARY = REPO / "artifacts" / "chaos" / "summary.json"
@@ -61,17 +60,6 @@ def rotate_under_load(fault: str, rate: int, seconds_key: str, timeout: int) -> 
     assert report["lost"] == 0 and report["failed"] == 0, report
     assert report["redis_converged"] and report["redis_mismatched_drivers"] == 0, report
     return report
-
-
-def assert_site_changes_nothing(after: str) -> None:
-    # After the chaos faults (redis-kill moved the Redis primary) and the rotation (which hands the
-    # primary over before restarting it): site.yml must leave the primary where the Sentinels put it.
-    primary = primary_now()
-    again = ansible_playbook("site.yml", timeout=1800)
-    assert again.returncode == 0, again.stdout[-4000:]
-    changed = {h: c["changed"] for h, c in recap(again.stdout).items() if c["changed"]}
-    assert not changed, f"site.yml after {after} changed something: {changed}\n{again.stdout[-4000:]}"
-    assert primary_now() == primary, f"site.yml moved the Redis primary from {primary} to {primary_now()}"
 
 
 def test_certificate_renewal_under_load_loses_nothing() -> None:

@@ -36,6 +36,8 @@ def redis_admin() -> dict[str, Any]:
     """redis-py keyword arguments for the Redis admin user, from credentials/<inventory>/redis-admin.properties."""
     from rastro_producer.kafka_config import redis_connection
     return redis_connection(CREDENTIALS / "redis-admin.properties")
+
+
 def primary_now() -> str:
     """The lab host the Sentinels name as the Redis primary."""
     from rastro_producer.kafka_config import redis_primary
@@ -83,6 +85,17 @@ def recap(output: str) -> dict[str, dict[str, int]]:
         t["unreachable"] += int(unreachable)
         t["failed"] += int(failed)
     return totals
+
+
+def assert_site_changes_nothing(after: str) -> None:
+    """A plain site.yml reports changed=0 on every host and leaves the Redis primary where the
+    Sentinels put it (a failover, or the rotation's hand-over, may have moved it)."""
+    primary = primary_now()
+    again = ansible_playbook("site.yml", timeout=1800)
+    assert again.returncode == 0, again.stdout[-4000:]
+    changed = {h: c["changed"] for h, c in recap(again.stdout).items() if c["changed"]}
+    assert not changed, f"site.yml after {after} changed something: {changed}\n{again.stdout[-4000:]}"
+    assert primary_now() == primary, f"site.yml moved the Redis primary from {primary} to {primary_now()}"
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 2.0, what: str = "condition") -> None:

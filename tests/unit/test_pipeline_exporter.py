@@ -69,6 +69,34 @@ def test_a_partition_that_does_not_answer_does_not_hide_the_others() -> None:
     assert high == {("t", 0): 100, ("t", 2): 102} and failed == 1
 
 
+class _MovingLeader:
+    """Partition 1's leader just moved (NOT_LEADER once, then it answers); topic "gone" was deleted
+    after the listing; partition 2 of "t" times out every time."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, int]] = []
+
+    def get_watermark_offsets(self, tp, timeout: float, cached: bool) -> tuple[int, int]:
+        self.asked.append((tp.topic, tp.partition))
+        if tp.topic == "gone":
+            raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+        if tp.partition == 1 and self.asked.count(("t", 1)) == 1:
+            raise KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))
+        if tp.partition == 2:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT))
+        return 0, 100 + tp.partition
+
+
+def test_a_moved_leader_is_asked_again_a_deleted_topic_is_dropped_a_timeout_is_not_retried(monkeypatch) -> None:
+    monkeypatch.setattr("rastro_exporter.lag.RETRY_PAUSE", 0)
+    collector = LagCollector.__new__(LagCollector)
+    collector._meta, collector._timeout = _MovingLeader(), 0.1
+    low, high, failed = collector._log_ends([TopicPartition("t", p) for p in range(3)] + [TopicPartition("gone", 0)])
+    assert high == {("t", 0): 100, ("t", 1): 101}
+    assert failed == 1  # only the partition that timed out
+    assert collector._meta.asked.count(("t", 2)) == 1 and collector._meta.asked.count(("gone", 0)) == 2
+
+
 def test_background_refresh_serves_up_0_when_kafka_is_unreachable() -> None:
     # Nothing listens on port 1: every refresh fails after its timeout; scrapes still answer at once.
     collector = LagCollector("127.0.0.1:1", timeout=0.5, interval=0.2)
