@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "producer"))
 import redis  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
-from rastro_producer.contract import format_timestamp  # noqa: E402
+from rastro_producer.contract import GEO_KEYS, format_timestamp  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator, start_of  # noqa: E402
 from tests.lib.connect import rest  # noqa: E402
@@ -135,9 +135,10 @@ def cleanup(r: redis.Redis, key_pattern: str, member_prefix: str) -> None:
     """Leave Redis as the pipeline's own drivers had it."""
     for k in r.scan_iter(match=key_pattern, count=5000):
         r.unlink(k)
-    members = [m for m in r.zrange("drivers:geo", 0, -1) if m.startswith(member_prefix)]
-    for i in range(0, len(members), 1000):
-        r.zrem("drivers:geo", *members[i:i + 1000])
+    for key in GEO_KEYS.values():
+        members = [m for m in r.zrange(key, 0, -1) if m.startswith(member_prefix)]
+        for i in range(0, len(members), 1000):
+            r.zrem(key, *members[i:i + 1000])
 
 
 def prefill(topic: str, prefix: str, records: int, drivers: int) -> dict[int, str]:

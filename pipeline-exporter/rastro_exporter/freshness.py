@@ -16,9 +16,9 @@ from typing import Callable, Iterator, Optional
 import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+from rastro_producer.contract import GEO_KEYS
 
 KEY_PATTERN = "driver:*"
-GEO_KEY = "drivers:geo"
 # The sink's statistics (redis-sink, apply.lua): newest timestamp written, updates applied, tombstones applied.
 STATS_KEY = "drivers:stats"
 # The sink's cache markers (redis-sink, CacheReplay): field <topic>:<partition>, value "live",
@@ -63,7 +63,7 @@ class FreshnessCollector(Collector):
         self._batch = batch
         self._scan_interval = scan_interval
         self._clock = clock
-        self._counts: Optional[tuple[int, int, bool]] = None  # keys, geo members, truncated
+        self._counts: Optional[tuple[int, dict[str, int], bool]] = None  # keys, geo members by status, truncated
         self._next_scan = 0.0
         self._counted_at = 0.0
 
@@ -76,12 +76,15 @@ class FreshnessCollector(Collector):
                 break
         return count, count >= self._max_keys
 
-    def counts(self) -> tuple[int, int, bool, float]:
-        """(keys, geo members, truncated, age in seconds), rescanned when due."""
+    def counts(self) -> tuple[int, dict[str, int], bool, float]:
+        """(keys, geo members by status, truncated, age in seconds), rescanned when due."""
         now = self._clock()
         if self._counts is None or now >= self._next_scan:
             count, truncated = self._scan()
-            geo = self._redis.zcard(GEO_KEY)
+            pipe = self._redis.pipeline(transaction=False)
+            for key in GEO_KEYS.values():
+                pipe.zcard(key)
+            geo = dict(zip(GEO_KEYS, pipe.execute()))
             took = self._clock() - now
             self._counts = (count, geo, truncated)
             self._counted_at = now
@@ -99,7 +102,11 @@ class FreshnessCollector(Collector):
             yield up
             return
         yield GaugeMetricFamily("rastro_driver_state_keys", "driver:* hashes in Redis (one per driver)", value=count)
-        yield GaugeMetricFamily("rastro_driver_state_geo_members", "Members of drivers:geo", value=geo)
+        members = GaugeMetricFamily("rastro_driver_state_geo_members",
+                                    "Members of the geo set of each status (drivers:geo:<status>)", labels=["status"])
+        for status, n in geo.items():
+            members.add_metric([status], n)
+        yield members
         yield GaugeMetricFamily("rastro_driver_state_scan_truncated",
                                 "1 if the key scan stopped at its limit (counts are lower bounds)", value=int(truncated))
         yield GaugeMetricFamily("rastro_driver_state_counts_age_seconds",

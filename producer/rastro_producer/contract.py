@@ -14,6 +14,9 @@ from typing import Any, Mapping, Optional
 
 FIELDS = ("driver_id", "latitude", "longitude", "timestamp", "status")
 STATUSES = ("available", "busy", "offline")
+# Redis (docs/contracts.md, "Redis layout"): one geo set per status, a driver in its status's alone.
+GEO_KEY = "drivers:geo"
+GEO_KEYS = {status: f"{GEO_KEY}:{status}" for status in STATUSES}
 _DRIVER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 # An update stamped further ahead of the clock than this is refused: the sink keeps each driver's

@@ -84,6 +84,13 @@ def _port(p: Path, key: str, value: str) -> int:
     return port
 
 
+def redis_settings(path: Union[str, Path]) -> tuple[dict[str, object], dict[str, str]]:
+    """The keyword arguments every Redis or Sentinel connection of a Redis credentials file shares
+    (user, password, TLS and its CA), and the file's properties."""
+    _, props, common = _redis_props(path)
+    return common, props
+
+
 def redis_sentinels(path: Union[str, Path]) -> tuple[list[tuple[str, int]], str]:
     """The Sentinels (host, port) and the name of the primary they watch, from a Redis credentials file."""
     p, props, _ = _redis_props(path)

@@ -14,6 +14,7 @@ import pytest
 import redis
 from confluent_kafka import Consumer, TopicPartition
 
+from rastro_producer.contract import GEO_KEYS
 from tests.lib.lab import HOSTS, REPO, kafka_conf, redis_admin, ssh, wait_until
 from tests.lib.prom import api, firing_alerts, local_proxy, mon, query, targets
 
@@ -127,7 +128,8 @@ def test_freshness_exporter_agrees_with_redis() -> None:
     keys = sum(1 for _ in r.scan_iter(match="driver:*", count=1000))
     wait_until(lambda: value("rastro_driver_state_keys") == keys, 30, interval=2,
                what=f"rastro_driver_state_keys to equal the {keys} driver:* keys in Redis")
-    assert value("rastro_driver_state_geo_members") == r.zcard("drivers:geo")
+    for status, key in GEO_KEYS.items():
+        assert value(f'rastro_driver_state_geo_members{{status="{status}"}}') == r.zcard(key), status
     # The producer runs at 250 updates/s: the newest update in Redis is seconds old at most.
     assert value("rastro_driver_state_newest_update_age_seconds") < 5
     # The sink's own count of what it wrote (drivers:stats) reaches Prometheus, and keeps growing.

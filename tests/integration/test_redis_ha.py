@@ -12,6 +12,7 @@ import uuid
 import pytest
 import redis
 
+from rastro_producer.contract import GEO_KEYS
 from rastro_producer.kafka_config import redis_replicas, redis_sentinels
 from rastro_producer.sender import Sender
 from tests.lib.lab import BOOTSTRAP, CREDENTIALS, HOSTS, ansible_playbook, kafka_conf, primary_now, redis_admin, ssh, wait_until
@@ -86,7 +87,7 @@ def test_the_rebuild_playbook_brings_back_a_driver_redis_lost() -> None:
     wait_until(lambda: r.hget(f"driver:{driver}", "timestamp") == update["timestamp"], 60,
                what="the sink to write the probe driver")
     r.delete(f"driver:{driver}")
-    r.zrem("drivers:geo", driver)
+    r.zrem(GEO_KEYS["offline"], driver)
 
     started = time.time()
     run = ansible_playbook("playbooks/redis-rebuild.yml", timeout=900)
@@ -94,7 +95,7 @@ def test_the_rebuild_playbook_brings_back_a_driver_redis_lost() -> None:
     assert "partitions live" in run.stdout and "records left to replay" in run.stdout, run.stdout[-3000:]
     got = r.hgetall(f"driver:{driver}")
     assert got.get("timestamp") == update["timestamp"], got
-    assert r.geopos("drivers:geo", driver)[0] is not None
+    assert r.geopos(GEO_KEYS["offline"], driver)[0] is not None
     markers = r.hgetall("drivers:replay")
     assert len(markers) == 12 and all(v.split()[0] == "live" for v in markers.values()), markers
     (CREDENTIALS.parent.parent / "artifacts").mkdir(exist_ok=True)

@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "producer"))
 
-from rastro_producer.contract import format_timestamp  # noqa: E402
+from rastro_producer.contract import GEO_KEYS, format_timestamp  # noqa: E402
 from rastro_producer.sender import Sender  # noqa: E402
 from rastro_producer.simulator import Simulator, start_of  # noqa: E402
 
@@ -76,8 +76,18 @@ def assert_state(r: redis.Redis, expected: dict[str, dict]) -> None:
     pipe = r.pipeline()
     for d in expected:
         pipe.hgetall(f"driver:{d}")
-    hashes = pipe.execute()
-    positions = r.geopos("drivers:geo", *expected.keys())
+    for d, want in expected.items():
+        for status, key in GEO_KEYS.items():
+            pipe.geopos(key, d)
+    replies = pipe.execute()
+    hashes = replies[:len(expected)]
+    # Per driver, its position in each status's geo set: only its own status's holds it.
+    where = [dict(zip(GEO_KEYS, (p[0] for p in replies[len(expected) + 3 * i:len(expected) + 3 * i + 3])))
+             for i in range(len(expected))]
+    positions = []
+    for (d, want), sets in zip(expected.items(), where):
+        assert [s for s, p in sets.items() if p is not None] == [want["status"]], (d, want["status"], sets)
+        positions.append(sets[want["status"]])
     for (d, want), got, pos in zip(expected.items(), hashes, positions):
         assert set(got) == {"driver_id", "latitude", "longitude", "timestamp", "status"}, (d, got)
         assert got["driver_id"] == d and got["timestamp"] == want["timestamp"] and got["status"] == want["status"], (d, got, want)
@@ -112,8 +122,8 @@ def fleet(r: redis.Redis) -> dict:
 def test_one_hash_per_driver_equal_to_its_last_update(r: redis.Redis, fleet: dict) -> None:
     keys = list(r.scan_iter(match=f"driver:{fleet['prefix']}*", count=1000))
     assert len(keys) == 1000
-    members = [m for m in r.zrange("drivers:geo", 0, -1) if m.startswith(fleet["prefix"])]
-    assert len(members) == 1000
+    members = [m for key in GEO_KEYS.values() for m in r.zrange(key, 0, -1) if m.startswith(fleet["prefix"])]
+    assert len(members) == 1000 and len(set(members)) == 1000
     assert_state(r, fleet["latest"])
 
 
@@ -130,7 +140,7 @@ def test_tombstones_remove_driver_from_both_structures(r: redis.Redis, fleet: di
     acked = send_updates([(d, None) for d in gone])
     wait_sink_caught_up(acked)
     assert r.exists(*[f"driver:{d}" for d in gone]) == 0
-    assert all(p is None for p in r.geopos("drivers:geo", *gone))
+    assert all(p is None for key in GEO_KEYS.values() for p in r.geopos(key, *gone))
     remaining = {d: u for d, u in fleet["latest"].items() if d not in gone}
     assert len(list(r.scan_iter(match=f"driver:{fleet['prefix']}*", count=1000))) == 950
     assert_state(r, remaining)

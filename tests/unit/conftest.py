@@ -23,5 +23,6 @@ kafka_acl = load_module("kafka_acl", REPO / "library" / "kafka_acl.py")
 kafka_scram_user = load_module("kafka_scram_user", REPO / "library" / "kafka_scram_user.py")
 
 sys.path.insert(0, str(REPO / "producer"))
+sys.path.insert(0, str(REPO / "api"))
 
 kafka_connector = load_module("kafka_connector", REPO / "library" / "kafka_connector.py")

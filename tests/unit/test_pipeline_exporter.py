@@ -154,11 +154,16 @@ def metrics(collector: FreshnessCollector) -> dict[str, float]:
 def test_freshness_comes_from_the_sinks_statistics_and_counts_from_a_scan(redis_server: redis.Redis) -> None:
     for i in range(25):
         redis_server.hset(f"driver:d{i}", "timestamp", "2026-11-22T10:30:45.123Z")
-    redis_server.geoadd("drivers:geo", [-46.6, -23.5, "d0"])
+    redis_server.geoadd("drivers:geo:available", [-46.6, -23.5, "d0"])
+    redis_server.geoadd("drivers:geo:busy", [-46.6, -23.5, "d1", -46.5, -23.5, "d2"])
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 3))
     redis_server.hset("drivers:stats", mapping={"newest": stamp, "applied": 1200, "deleted": 7})
-    m = metrics(FreshnessCollector(redis_server, batch=10))
-    assert m["rastro_driver_state_keys"] == 25 and m["rastro_driver_state_geo_members"] == 1
+    collector = FreshnessCollector(redis_server, batch=10)
+    m = metrics(collector)
+    assert m["rastro_driver_state_keys"] == 25
+    by_status = {s.labels["status"]: s.value for f in collector.collect() for s in f.samples
+                 if s.name == "rastro_driver_state_geo_members"}
+    assert by_status == {"available": 1, "busy": 2, "offline": 0}
     assert m["rastro_driver_state_updates_applied_total"] == 1200
     assert m["rastro_driver_state_tombstones_applied_total"] == 7
     assert 2.5 < m["rastro_driver_state_newest_update_age_seconds"] < 10

@@ -90,7 +90,8 @@ public final class RedisSinkConfig extends AbstractConfig {
       .define(KEY_PREFIX, Type.STRING, "driver:", NON_BLANK, Importance.MEDIUM,
           "Prefix of the per-driver hash key; the key is prefix + driver_id.")
       .define(GEO_KEY, Type.STRING, "drivers:geo", NON_BLANK, Importance.MEDIUM,
-          "Key of the geo set holding every driver's position.")
+          "Prefix of the geo sets of driver positions, one per status: <key>:available, <key>:busy, "
+              + "<key>:offline; a driver is in its status's set alone.")
       .define(STATS_KEY, Type.STRING, RedisWriter.DEFAULT_STATS_KEY, NON_BLANK, Importance.LOW,
           "Hash where the sink keeps the newest timestamp it wrote (field newest) and counts of updates written "
               + "(applied) and drivers deleted (deleted): a monitor reads freshness from it without scanning the drivers.")

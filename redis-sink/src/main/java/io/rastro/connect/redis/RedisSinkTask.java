@@ -77,7 +77,7 @@ public class RedisSinkTask extends SinkTask {
     return new RedisWriter(config.sentinels(), master, fixed, config.user(), config.password(), config.timeoutMs(),
         config.keyPrefix(), config.geoKey(), config.tlsEnabled() ? RedisTls.socketFactory(config.tlsCaFile()) : null)
         .waitFor(config.waitReplicas(), config.waitTimeoutMs()).recordsPerCall(config.scriptBatchSize())
-        .statsKey(config.statsKey());
+        .statsKey(config.statsKey()).markerKey(config.replayEnabled() ? config.replayMarkerKey() : null);
   }
 
   /** Test hook: where a replay ends, instead of an admin client. */

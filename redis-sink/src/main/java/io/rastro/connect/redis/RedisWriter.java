@@ -15,20 +15,32 @@ import redis.clients.jedis.Pipeline;
 import redis.clients.jedis.Response;
 import redis.clients.jedis.exceptions.JedisConnectionException;
 import redis.clients.jedis.exceptions.JedisDataException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Writes validated updates to Redis through one Lua script (apply.lua: per record an atomic hash + geo
  * write with the stale-write guard, or a tombstone), many records per script call and many calls per
- * pipeline round trip. Connection trouble surfaces as {@link JedisConnectionException}; the task
+ * pipeline round trip. Each status has its own geo set ({@code <geo key>:<status>}), a driver is in
+ * its status's alone. Connection trouble surfaces as {@link JedisConnectionException}; the task
  * decides whether to retry.
  */
 public final class RedisWriter implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(RedisWriter.class);
   /** What happened to one update. */
   public enum Outcome { APPLIED, STALE, DELETED, FAILED }
 
   public record Result(Outcome outcome, String error) {}
 
   static final String APPLY = resource("apply.lua");
+  /** The contract's statuses, in the order apply.lua takes their geo sets. */
+  public static final List<String> STATUSES = List.of("available", "busy", "offline");
+  /**
+   * Layout before 0.6.0: one geo set of every driver under the geo key itself. Found on connecting,
+   * it is removed together with the cache markers, so the partitions replay and fill the sets by status.
+   */
+  static final String MIGRATE = "if redis.call('TYPE', KEYS[1]).ok == 'zset' then "
+      + "redis.call('DEL', KEYS[1]) if KEYS[2] then redis.call('DEL', KEYS[2]) end return 1 end return 0";
   /** The default of {@code redis.script.batch.size}: records per script call. */
   public static final int DEFAULT_RECORDS_PER_CALL = 100;
   /** The default of {@code redis.stats.key}: newest timestamp written, counts written and deleted. */
@@ -38,10 +50,12 @@ public final class RedisWriter implements AutoCloseable {
   private final JedisClientConfig clientConfig;
   private final String keyPrefix;
   private final String geoKey;
+  private final List<String> geoKeys;
   private int waitReplicas;
   private long waitTimeoutMs;
   private int recordsPerCall = DEFAULT_RECORDS_PER_CALL;
   private String statsKey = DEFAULT_STATS_KEY;
+  private String markerKey;
   private HostAndPort address;
   private Jedis jedis;
   private String applySha;
@@ -79,6 +93,7 @@ public final class RedisWriter implements AutoCloseable {
     this.address = sentinels.isEmpty() ? fixed : null;
     this.keyPrefix = keyPrefix;
     this.geoKey = geoKey;
+    this.geoKeys = geoKeys(geoKey);
   }
 
   /** Every batch must reach {@code replicas} replicas within {@code timeoutMs} (WAIT) before it counts as written. */
@@ -103,6 +118,17 @@ public final class RedisWriter implements AutoCloseable {
     return this;
   }
 
+  /** The cache markers' hash: removed with a geo set of the old layout, so that the partitions replay. */
+  public RedisWriter markerKey(String key) {
+    this.markerKey = key;
+    return this;
+  }
+
+  /** The geo set of each status, in {@link #STATUSES} order. */
+  public static List<String> geoKeys(String geoKey) {
+    return STATUSES.stream().map(s -> geoKey + ":" + s).toList();
+  }
+
   /** The server written to last, or where the writer looks for it. */
   public String address() {
     return address != null ? address.toString() : locator.toString();
@@ -124,6 +150,12 @@ public final class RedisWriter implements AutoCloseable {
         }
         // SCRIPT LOAD is idempotent; a restarted Redis has forgotten the scripts, so load on connect.
         applySha = j.scriptLoad(APPLY);
+        List<String> keys = markerKey == null ? List.of(geoKey) : List.of(geoKey, markerKey);
+        if (Long.valueOf(1).equals(j.eval(MIGRATE, keys, List.of()))) {
+          log.warn("Redis at {} held a geo set of every driver under {} (the layout before 0.6.0): removed{}", address,
+              geoKey, markerKey == null ? "; drivers reappear as they send" : " with the cache markers in " + markerKey
+                  + ": the partitions replay and fill the geo sets by status");
+        }
       } catch (JedisDataException e) {
         j.close();
         if (isTransient(e)) {
@@ -198,9 +230,9 @@ public final class RedisWriter implements AutoCloseable {
     List<Response<Object>> responses = new ArrayList<>();
     for (int from = 0; from < chunk.size(); from += recordsPerCall) {
       List<DriverUpdate> call = chunk.subList(from, Math.min(chunk.size(), from + recordsPerCall));
-      List<String> keys = new ArrayList<>(call.size() + 2);
+      List<String> keys = new ArrayList<>(call.size() + 4);
       List<String> args = new ArrayList<>(call.size() * 5);
-      keys.add(geoKey);
+      keys.addAll(geoKeys);
       keys.add(statsKey);
       for (DriverUpdate u : call) {
         keys.add(keyPrefix + u.driverId());

@@ -80,7 +80,9 @@ class CoalescerTest {
     for (String k : j.keys("driver:*")) {
       out.put(k, new TreeMap<>(j.hgetAll(k)));
     }
-    out.put("geo", new TreeMap<>(Map.of("members", String.join(",", j.zrange("drivers:geo", 0, -1)))));
+    for (String k : RedisWriter.geoKeys("drivers:geo")) {
+      out.put(k, new TreeMap<>(Map.of("members", String.join(",", j.zrange(k, 0, -1)))));
+    }
     return out;
   }
 }

@@ -110,7 +110,7 @@ class RedisSinkTaskTest {
       assertTrue(ctx.reasons.get(2).getMessage().startsWith("latitude: must be between -90 and 90"));
       assertEquals("-23.4", j.hget("driver:a", "latitude"));
       assertEquals(0, j.exists("driver:b") ? 1 : 0);
-      assertEquals(1, j.zcard("drivers:geo"));
+      assertEquals(1, j.zcard("drivers:geo:busy"));
     } finally {
       task.stop();
     }

@@ -2,6 +2,7 @@ package io.rastro.connect.redis;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -55,7 +56,7 @@ class RedisWriterTest {
     assertEquals(RedisWriter.Outcome.APPLIED, r.get(0).outcome());
     assertEquals(Map.of("driver_id", "d1", "latitude", "-23.55", "longitude", "-46.63",
         "timestamp", "2026-11-22T10:00:00.000Z", "status", "busy"), jedis.hgetAll("driver:d1"));
-    var pos = jedis.geopos("drivers:geo", "d1").get(0);
+    var pos = jedis.geopos("drivers:geo:busy", "d1").get(0);
     assertEquals(-46.63, pos.getLongitude(), 1e-5);
     assertEquals(-23.55, pos.getLatitude(), 1e-5);
   }
@@ -92,7 +93,8 @@ class RedisWriterTest {
     assertEquals(RedisWriter.Outcome.STALE, r.get(0).outcome());
     assertEquals("1", jedis.hget("driver:d1", "latitude"));
     assertEquals("busy", jedis.hget("driver:d1", "status"));
-    assertEquals(1.0, jedis.geopos("drivers:geo", "d1").get(0).getLatitude(), 1e-5);
+    assertEquals(1.0, jedis.geopos("drivers:geo:busy", "d1").get(0).getLatitude(), 1e-5);
+    assertEquals(0, jedis.zcard("drivers:geo:available"));
   }
 
   @Test
@@ -102,7 +104,7 @@ class RedisWriterTest {
     Map<String, String> before = jedis.hgetAll("driver:d1");
     writer.apply(List.of(x, x), 10);
     assertEquals(before, jedis.hgetAll("driver:d1"));
-    assertEquals(1, jedis.zcard("drivers:geo"));
+    assertEquals(1, jedis.zcard("drivers:geo:busy"));
   }
 
   @Test
@@ -168,7 +170,9 @@ class RedisWriterTest {
   void tombstoneRemovesHashAndGeoMember() {
     writer.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:00.000Z", "busy"), DriverUpdate.tombstone("d1")), 10);
     assertFalse(jedis.exists("driver:d1"));
-    assertNull(jedis.geopos("drivers:geo", "d1").get(0));
+    for (String k : RedisWriter.geoKeys("drivers:geo")) {
+      assertEquals(0, jedis.zcard(k), k);
+    }
   }
 
   @Test
@@ -189,7 +193,49 @@ class RedisWriterTest {
     writer.apply(List.of(u("pole", "10", "10", "2026-11-22T10:00:00.000Z", "busy")), 10);
     writer.apply(List.of(u("pole", "89.5", "10", "2026-11-22T10:00:01.000Z", "busy")), 10);
     assertEquals("89.5", jedis.hget("driver:pole", "latitude"));
-    assertNull(jedis.geopos("drivers:geo", "pole").get(0));
+    assertNull(jedis.geopos("drivers:geo:busy", "pole").get(0));
+  }
+
+  @Test
+  void aStatusChangeMovesTheDriverToItsStatussGeoSetInTheSameCall() {
+    writer.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:00.000Z", "available")), 10);
+    assertNotNull(jedis.zscore("drivers:geo:available", "d1"));
+    writer.apply(List.of(u("d1", "1.1", "1", "2026-11-22T10:00:01.000Z", "busy")), 10);
+    assertNull(jedis.zscore("drivers:geo:available", "d1"));
+    assertEquals(1.1, jedis.geopos("drivers:geo:busy", "d1").get(0).getLatitude(), 1e-5);
+    writer.apply(List.of(u("d1", "1.2", "1", "2026-11-22T10:00:02.000Z", "offline")), 10);
+    assertEquals(List.of(0L, 0L, 1L), RedisWriter.geoKeys("drivers:geo").stream().map(jedis::zcard).toList());
+    // An older update with another status changes nothing, its geo set included.
+    writer.apply(List.of(u("d1", "9", "9", "2026-11-22T10:00:01.500Z", "available")), 10);
+    assertEquals(List.of(0L, 0L, 1L), RedisWriter.geoKeys("drivers:geo").stream().map(jedis::zcard).toList());
+  }
+
+  @Test
+  void aDriverLeftInAnotherStatussSetWithoutItsHashIsMovedToo() {
+    jedis.geoadd("drivers:geo:available", 1, 1, "d1");
+    writer.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:00.000Z", "busy")), 10);
+    assertNull(jedis.zscore("drivers:geo:available", "d1"));
+    assertNotNull(jedis.zscore("drivers:geo:busy", "d1"));
+  }
+
+  @Test
+  void theSingleGeoSetOfTheOldLayoutIsRemovedWithTheMarkersOnConnecting() {
+    jedis.geoadd("drivers:geo", 1, 1, "old");
+    jedis.hset("drivers:replay", "driver-locations:0", "live");
+    try (RedisWriter w = new RedisWriter("127.0.0.1", redis.port, "", "", 2000, "driver:", "drivers:geo")
+        .markerKey("drivers:replay")) {
+      w.apply(List.of(u("d1", "1", "1", "2026-11-22T10:00:00.000Z", "busy")), 10);
+    }
+    assertFalse(jedis.exists("drivers:geo"));
+    assertFalse(jedis.exists("drivers:replay"), "the markers must go, so that the partitions replay");
+    assertNotNull(jedis.zscore("drivers:geo:busy", "d1"));
+    // The new layout is left alone on the next connection.
+    jedis.hset("drivers:replay", "driver-locations:0", "live");
+    try (RedisWriter w = new RedisWriter("127.0.0.1", redis.port, "", "", 2000, "driver:", "drivers:geo")
+        .markerKey("drivers:replay")) {
+      w.ping();
+    }
+    assertEquals("live", jedis.hget("drivers:replay", "driver-locations:0"));
   }
 
   @Test

@@ -79,7 +79,11 @@ public final class WritePathBench {
       double cpu = serverCpu(host, port, config) - cpuBefore;
       long keys;
       try (Jedis j = new Jedis(new HostAndPort(host, port), config)) {
+        // per-update (the path before 0.5.0) keeps one geo set; the others one per status.
         keys = j.zcard(geo);
+        for (String k : RedisWriter.geoKeys(geo)) {
+          keys += j.zcard(k);
+        }
         cleanUp(j, prefix);
       }
       System.out.printf(Locale.ROOT, "{\"variant\": \"%s\", \"updates\": %d, \"drivers\": %d, \"pipeline\": %d, "
@@ -90,30 +94,49 @@ public final class WritePathBench {
     }
   }
 
-  /** Rounds over the drivers, positions in a 30 km box, timestamps rising: as the producer sends them. */
+  /**
+   * Rounds over the drivers, positions in a 30 km box, timestamps rising: as the producer sends them.
+   * A driver keeps its status for about 50 updates (as the simulator's shifts do), then takes another.
+   */
   static List<DriverUpdate> updates(int drivers, int updates) {
     Random rnd = new Random(14);
     long t0 = Instant.parse("2026-12-06T10:00:00Z").toEpochMilli();
     List<DriverUpdate> out = new ArrayList<>(updates);
     String[] statuses = {"available", "busy", "offline"};
+    int[] status = new int[drivers];
+    for (int d = 0; d < drivers; d++) {
+      status[d] = rnd.nextInt(3);
+    }
     for (int i = 0; i < updates; i++) {
-      String id = String.format(Locale.ROOT, "d%06d", i % drivers);
+      int d = i % drivers;
+      String id = String.format(Locale.ROOT, "d%06d", d);
+      if (rnd.nextInt(50) == 0) {
+        status[d] = rnd.nextInt(3);
+      }
       out.add(new DriverUpdate(id, String.format(Locale.ROOT, "%.6f", 40.28 + rnd.nextDouble() * 0.27),
           String.format(Locale.ROOT, "%.6f", -3.86 + rnd.nextDouble() * 0.35),
           STAMP.format(Instant.ofEpochMilli(t0 + i / 25)),
-          statuses[rnd.nextInt(3)], false));
+          statuses[status[d]], false));
     }
     return out;
   }
 
   private static void raw(Jedis j, List<DriverUpdate> load, String prefix, String geo, int pipeline, int wait) {
+    // The raw writer knows each driver's last status (the sink reads it in its script): it leaves the
+    // old status's geo set only when the status changed.
+    java.util.Map<String, String> last = new java.util.HashMap<>();
     try (j) {
       for (int from = 0; from < load.size(); from += pipeline) {
         Pipeline p = j.pipelined();
         for (DriverUpdate u : load.subList(from, Math.min(load.size(), from + pipeline))) {
+          String was = last.put(u.driverId(), u.status());
+          if (was != null && !was.equals(u.status())) {
+            p.zrem(geo + ":" + was, u.driverId());
+          }
           p.hset(prefix + "driver:" + u.driverId(), java.util.Map.of("driver_id", u.driverId(), "latitude", u.latitude(),
               "longitude", u.longitude(), "timestamp", u.timestamp(), "status", u.status()));
-          p.geoadd(geo, Double.parseDouble(u.longitude()), Double.parseDouble(u.latitude()), u.driverId());
+          // As the sink's layout: the geo set of the update's status (a status change's ZREM aside).
+          p.geoadd(geo + ":" + u.status(), Double.parseDouble(u.longitude()), Double.parseDouble(u.latitude()), u.driverId());
         }
         p.sync();
         if (wait > 0) {
