@@ -6,18 +6,19 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR := 0
 export PYTHONDONTWRITEBYTECODE := 1
 ARTIFACTS := artifacts
-SCENARIOS := kafka producer redis kafka_connect exporters prometheus grafana
+SCENARIOS := kafka producer redis kafka_connect exporters prometheus grafana dispatch_api
 TOOLS := .cache/tools
 
 # Debian packages the controller needs (PyPI is not used: see requirements.txt for pip users).
 DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest python3-yaml \
             python3-jinja2 maven default-jdk-headless systemd-container debootstrap apt-cacher-ng \
             openssh-client iproute2 python3-pip python3-setuptools python3-wheel python3-prometheus-client \
-            python3-matplotlib python3-redis redis-server curl chromium
+            python3-matplotlib python3-redis redis-server curl chromium \
+            python3-aiohttp python3-jsonschema python3-websocket wrk
 
 LIBRDKAFKA_VERSION := $(shell cat librdkafka/version)
 
-.PHONY: bench-deps bench-scale test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-security bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: api-assets bench-api bench-api-frameworks bench-deps bench-scale test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-security bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -29,6 +30,8 @@ deps: ## install the controller's prerequisites from Debian
 	  apt-get update -q >/dev/null; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
 	else echo "[deps] all prerequisites present"; fi
+	@# npm vendors the live map's Leaflet (api/web); any npm will do (Debian's, or one that came with a nodejs).
+	@command -v npm >/dev/null || { echo "[deps] installing: npm"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm >/dev/null; }
 	@$(MAKE) --no-print-directory librdkafka
 
 librdkafka: ## Debian 13's librdkafka rebuilt for Debian 12 (Kafka 4 refuses SCRAM from older ones), on the controller
@@ -70,7 +73,10 @@ tools: deps ## promtool and amtool unpacked from Debian's packages into .cache/t
 dashboards: ## rebuild dashboards/*.json from dashboards/build.py
 	$(PY) dashboards/build.py
 
-unit: deps tools ## unit tests: Python (modules, producer, inventory checks) and the connector's JUnit suite
+api-assets: deps ## Leaflet and the OpenAPI 3.0 schema from npm (api/web, pinned by its package-lock.json); Leaflet into the package
+	@api/web/vendor.sh >/dev/null
+
+unit: deps tools api-assets ## unit tests: Python (modules, producer, dispatch API, inventory checks) and the connector's JUnit suite
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 	mvn -B -q -f redis-sink/pom.xml verify
 
@@ -87,7 +93,7 @@ molecule-create molecule-destroy: molecule-%:
 	@rm -f $(ARTIFACTS)/molecule/shared-lab-applied
 
 # The last test greps artifacts/ for secrets once more, now that the chaos runs wrote theirs.
-integration: deps ## fresh lab → site.yml --diff → assertions (Redis HA, rebuild, watchdog included) → idempotent re-run → molecule verifies → chaos faults under load (Redis kill and wipe too) → site.yml changes nothing, same Redis primary → bench-scale for 30 s (completes, loses nothing)
+integration: deps api-assets ## fresh lab → site.yml --diff → assertions (Redis HA, rebuild, watchdog, dispatch API and its map included) → idempotent re-run → molecule verifies → chaos faults under load (Redis kill and wipe, a dispatch API host killed too) → site.yml changes nothing, same Redis primary → bench-scale for 30 s (completes, loses nothing)
 	@mkdir -p $(ARTIFACTS)
 	lab/lab.sh down
 	lab/lab.sh up
@@ -95,7 +101,7 @@ integration: deps ## fresh lab → site.yml --diff → assertions (Redis HA, reb
 	  echo "first site.yml on fresh lab hosts: $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-first.time
 	$(PY) -m pytest -v --durations=25 -p no:cacheprovider tests/integration/test_cluster.py tests/integration/test_topics.py \
 	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py tests/integration/test_connector_module.py tests/integration/test_redis_ha.py \
-	  tests/integration/test_monitoring.py \
+	  tests/integration/test_dispatch_api.py tests/integration/test_monitoring.py \
 	  tests/integration/test_rolling_restart.py tests/integration/test_security.py tests/integration/test_idempotence.py \
 	  tests/integration/test_molecule_verify.py tests/integration/test_chaos.py \
 	  tests/integration/test_bench_scale.py \
@@ -136,6 +142,12 @@ test-rotation: deps ## playbooks/rotate-certs.yml under load: certificate renewa
 
 chaos: ## break the cluster under load: make chaos FAULT=kill [TARGET=kafka2] [DURATION=60]
 	ansible-playbook chaos.yml -e fault=$(or $(FAULT),stop) -e duration=$(or $(DURATION),60) $(if $(TARGET),-e target=$(TARGET))
+
+bench-api: deps api-assets ## the dispatch API under wrk (nearby, driver by id; max and at 2,000 / 5,000 requests/s) beside redis-benchmark's GEOSEARCH and HGETALL, 100,000 drivers (needs a deployed lab)
+	$(PY) bench/api_bench.py
+
+bench-api-frameworks: deps api-assets ## aiohttp against Starlette on uvicorn for the dispatch API's routes, on loopback with a local redis-server
+	$(PY) bench/api_frameworks.py
 
 bench-sink: deps ## end-to-end freshness at 10k/s and sink throughput on the lab
 	$(PY) bench/sink_bench.py

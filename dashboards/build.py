@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Builds rastro's Grafana dashboards (dashboards/*.json) from the panel lists below.
 
-One source for four dashboards keeps their layout, datasource and style consistent; the JSON is
+One source for five dashboards keeps their layout, datasource and style consistent; the JSON is
 committed so Grafana provisioning needs nothing but the files. `build.py --check` fails when the
 JSON is out of date (run by the unit tests). Every expression is also queried against the lab's
 Prometheus by tests/integration/test_monitoring.py: a panel without data fails the tests."""
@@ -130,6 +130,25 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
         ("Producer queue depth", "timeseries", [("sum(rastro_producer_queue_depth)", "queued")], "none", 12),
         ("Firing alerts", "timeseries",
          [('count by (alertname) (ALERTS{alertstate="firing"}) or vector(0)', "{{alertname}}")], "none", 12),
+    ]),
+    "dispatch-api": ("rastro / Dispatch API", [
+        ("API hosts up", "stat", [('sum(up{job="dispatch-api"})', "up")], "none", 6),
+        ("Requests /s", "stat", [("sum(rate(rastro_api_requests_total[1m]))", "req/s")], "reqps", 6),
+        ("5xx share", "stat",
+         [('(sum(rate(rastro_api_requests_total{code=~"5.."}[1m])) or vector(0)) '
+           "/ clamp_min(sum(rate(rastro_api_requests_total[1m])), 1e-9)", "5xx")], "percentunit", 6),
+        ("Redis errors /s", "stat", [("sum(rate(rastro_api_redis_errors_total[1m])) or vector(0)", "errors/s")], "ops", 6),
+        ("Requests /s by route and code", "timeseries",
+         [("sum by (route, code) (rate(rastro_api_requests_total[1m]))", "{{route}} {{code}}")], "reqps", 12),
+        ("Latency p50 and p99 by route", "timeseries",
+         [("histogram_quantile(0.5, sum by (route, le) (rate(rastro_api_request_duration_seconds_bucket[1m])))",
+           "p50 {{route}}"),
+          ("histogram_quantile(0.99, sum by (route, le) (rate(rastro_api_request_duration_seconds_bucket[1m])))",
+           "p99 {{route}}")], "s", 12),
+        ("Requests /s by host", "timeseries",
+         [("sum by (instance) (rate(rastro_api_requests_total[1m]))", "{{instance}}")], "reqps", 12),
+        ("Drivers by status (geo sets)", "timeseries",
+         [("max by (status) (rastro_driver_state_geo_members)", "{{status}}")], "none", 12),
     ]),
 }
 

@@ -184,6 +184,11 @@ def make_app(store: DriverStore, keys: Keys, metrics_users: Optional[dict[str, t
     app.router.add_get("/map", map_page)
     app.router.add_get("/map/config.json", map_config)
     app.router.add_static("/static/", STATIC)
+    # Every counter of the data routes exists from the start (at 0): an alert or a panel on a
+    # counter that was never incremented would query a name Prometheus has not seen.
+    for resource in app.router.resources():
+        if resource.canonical.startswith("/v1/") and resource.canonical != "/v1/openapi.json":
+            metrics.redis_errors.labels(resource.canonical)
     return app
 
 

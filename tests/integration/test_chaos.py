@@ -30,7 +30,11 @@ CASES = [
     # Every server loses its data at once; 1,000 drivers fell silent before the fault: only the
     # sink's replay of the topic brings them back.
     ("redis-wipe", "", 1, ["RedisCacheRebuilding"]),
+    # The dispatch API SIGKILLed on one host and held down: clients that know every host lose nothing.
+    ("api-kill", "", 45, ["DispatchApiDown*"]),
 ]
+# Faults during which chaos.yml also asks the dispatch API (chaos_api_probe_faults).
+API_PROBED = {"api-kill", "redis-kill"}
 EXTRA = {"redis-wipe": ["-e", "chaos_idle_drivers=1000"]}
 
 
@@ -66,6 +70,16 @@ def test_fault_loses_nothing(fault: str, target: str, duration: int, alerts: lis
     assert report["redis_converged"] and report["redis_mismatched_drivers"] == 0, report
     assert report["urp_zero_after_restore_s"] is not None, report
     assert (run / "timeline.png").stat().st_size > 20_000
+    if fault in API_PROBED:
+        # Every request the prober made got an answer, from the first host asked or the next.
+        api_report = json.loads((run / "api.json").read_text())
+        summary[fault]["api"] = {k: api_report[k] for k in ("requests", "unanswered", "answered_after_moving_on",
+                                                             "why_hosts_did_not_answer", "p99_during_fault_ms")}
+        SUMMARY.write_text(json.dumps(summary, indent=2) + "\n")
+        assert api_report["requests"] >= 50 * (duration + 40) and api_report["unanswered"] == 0, api_report
+        if fault == "api-kill":
+            # The dead host was asked, and the client moved on: the fault did reach the clients.
+            assert api_report["answered_after_moving_on"] > 0, api_report
     if fault == "redis-kill":
         # Sentinel notices in 2 s and promotes a replica; the sink asks the Sentinels again. A loose
         # bound that catches a broken failover (Sentinel's default would be 30 s); the measured

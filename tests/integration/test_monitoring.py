@@ -21,8 +21,8 @@ from tests.lib.prom import api, firing_alerts, local_proxy, mon, query, targets
 ARTIFACTS = REPO / "artifacts" / "monitoring"
 # Every host of each job in inventories/local (docs/contracts.md ports).
 EXPECTED_TARGETS = {("kafka", h) for h in HOSTS} | {("connect", h) for h in HOSTS} | {("node", h) for h in HOSTS} | {
-    ("redis", h) for h in HOSTS} | {("producer", "kafka1"), ("rastro-exporter", "kafka3"), ("prometheus", "kafka3"),
-    ("alertmanager", "kafka3")}
+    ("redis", h) for h in HOSTS} | {("dispatch-api", h) for h in HOSTS} | {("producer", "kafka1"), ("rastro-exporter", "kafka3"),
+    ("prometheus", "kafka3"), ("alertmanager", "kafka3")}
 
 
 def value(expr: str) -> float:
@@ -71,7 +71,7 @@ def test_every_metric_named_in_rules_dashboards_and_console_exists() -> None:
 def test_every_dashboard_panel_returns_data() -> None:
     # A panel that returns nothing from the lab is a panel an operator would stare at in vain.
     dashboards = sorted((REPO / "dashboards").glob("*.json"))
-    assert len(dashboards) == 4
+    assert len(dashboards) == 5
     empty, checked = [], 0
     for path in dashboards:
         for panel in json.loads(path.read_text())["panels"]:

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO / "producer") not in sys.path:
-    sys.path.insert(0, str(REPO / "producer"))
+for _package in ("producer", "api"):
+    if str(REPO / _package) not in sys.path:
+        sys.path.insert(0, str(REPO / _package))
 HOSTS = {"kafka1": "192.168.56.11", "kafka2": "192.168.56.12", "kafka3": "192.168.56.13"}
 BOOTSTRAP = ",".join(f"{ip}:9092" for ip in HOSTS.values())
 # What site.yml leaves on the controller for the lab inventory (docs/contracts.md, "Credentials").

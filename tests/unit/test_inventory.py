@@ -13,7 +13,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-CONTRACT_GROUPS = ["kafka_controller", "kafka_broker", "connect", "redis", "monitoring", "producer"]
+CONTRACT_GROUPS = ["kafka_controller", "kafka_broker", "connect", "redis", "monitoring", "producer", "api"]
 
 
 def inventory(path: str) -> dict:
@@ -33,6 +33,8 @@ def test_local_inventory_has_contract_groups_and_addresses() -> None:
     assert sorted(inv["redis"]["hosts"]) == ["kafka1", "kafka2", "kafka3"]
     for g in ("monitoring", "producer"):
         assert len(inv[g]["hosts"]) == 1
+    # The dispatch API on every host: clients that know all three lose nothing when one dies.
+    assert sorted(inv["api"]["hosts"]) == ["kafka1", "kafka2", "kafka3"]
     hv = inv["_meta"]["hostvars"]
     assert {h: hv[h]["ansible_host"] for h in ("kafka1", "kafka2", "kafka3")} == {
         "kafka1": "192.168.56.11", "kafka2": "192.168.56.12", "kafka3": "192.168.56.13"}
