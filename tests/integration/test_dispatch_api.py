@@ -183,7 +183,7 @@ def test_the_live_map_shows_dots_and_lists_the_nearest_on_a_click(fleet: dict[st
             dots = browser.wait_for("window.rastroMap.dotCount()", 30, "dots on the map", lambda v: (v or 0) >= 400)
             refreshes = browser.evaluate("window.rastroMap.refreshes()")
             browser.wait_for("window.rastroMap.refreshes()", 10, "a refresh a second", lambda v: (v or 0) >= refreshes + 2)
-            browser.evaluate(f"window.rastroMap.map.setView([{center['latitude']}, {center['longitude']}], 14)")
+            browser.evaluate(f"void window.rastroMap.map.setView([{center['latitude']}, {center['longitude']}], 14)")
             time.sleep(0.5)
             x, y = browser.evaluate(
                 f"(() => {{ const p = rastroMap.map.latLngToContainerPoint([{center['latitude']}, {center['longitude']}]);"
