@@ -128,8 +128,9 @@ def test_freshness_exporter_agrees_with_redis() -> None:
     keys = sum(1 for _ in r.scan_iter(match="driver:*", count=1000))
     wait_until(lambda: value("rastro_driver_state_keys") == keys, 30, interval=2,
                what=f"rastro_driver_state_keys to equal the {keys} driver:* keys in Redis")
-    for status, key in GEO_KEYS.items():
-        assert value(f'rastro_driver_state_geo_members{{status="{status}"}}') == r.zcard(key), status
+    # Drivers change status as they drive: the sum over the status sets is stable, each set's size is not.
+    assert value("sum(rastro_driver_state_geo_members)") == sum(r.zcard(key) for key in GEO_KEYS.values()) == keys
+    assert {s["metric"]["status"] for s in query("rastro_driver_state_geo_members")} == set(GEO_KEYS)
     # The producer runs at 250 updates/s: the newest update in Redis is seconds old at most.
     assert value("rastro_driver_state_newest_update_age_seconds") < 5
     # The sink's own count of what it wrote (drivers:stats) reaches Prometheus, and keeps growing.
