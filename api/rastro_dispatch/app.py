@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -16,6 +15,7 @@ from typing import Any, Awaitable, Callable, Optional
 import redis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from rastro_producer.metrics_http import load_users, password_hash
 
 from rastro_dispatch import params
 from rastro_dispatch.store import DriverStore
@@ -38,15 +38,13 @@ class Keys:
 
     @classmethod
     def load(cls, path: Path) -> "Keys":
-        from rastro_producer.metrics_http import load_users
         return cls(load_users(path))
 
     def client(self, key: str) -> Optional[str]:
         """The client the key belongs to, or None."""
         found = None
         for name, (salt, digest) in self._entries.items():
-            candidate = hashlib.sha256(f"{salt}:{key}".encode()).hexdigest()
-            if hmac.compare_digest(candidate, digest):
+            if hmac.compare_digest(password_hash(key, salt), digest):
                 found = name
         return found
 
@@ -200,7 +198,7 @@ def _basic_ok(header: Optional[str], users: dict[str, tuple[str, str]]) -> bool:
     except (ValueError, UnicodeDecodeError):
         return False
     salt, digest = users.get(user, ("", ""))
-    return bool(salt) and hmac.compare_digest(hashlib.sha256(f"{salt}:{password}".encode()).hexdigest(), digest)
+    return bool(salt) and hmac.compare_digest(password_hash(password, salt), digest)
 
 
 STATIC = Path(str(resources.files("rastro_dispatch") / "static"))
