@@ -10,22 +10,13 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from aiohttp import web
+from rastro_producer.metrics_http import port
 
 from rastro_dispatch import __version__
 from rastro_dispatch.app import Keys, make_app
 from rastro_dispatch.store import DriverStore
 
 log = logging.getLogger("rastro_dispatch")
-
-
-def port(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"port {value!r} is not a number") from None
-    if not 1 <= n <= 65535:
-        raise argparse.ArgumentTypeError(f"port {n} is outside 1..65535")
-    return n
 
 
 def parser() -> argparse.ArgumentParser:

@@ -13,19 +13,10 @@ from typing import Optional, Sequence
 import redis
 from prometheus_client import REGISTRY
 from rastro_producer import metrics_http
+from rastro_producer.metrics_http import port
 
 from rastro_exporter.freshness import FreshnessCollector
 from rastro_exporter.lag import LagCollector
-
-
-def port(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"port {value!r} is not a number") from None
-    if not 1 <= n <= 65535:
-        raise argparse.ArgumentTypeError(f"port {n} is outside 1..65535")
-    return n
 
 
 def client_config(path: Optional[str]) -> dict[str, str]:

@@ -31,6 +31,18 @@ class UsersFileError(ValueError):
     """A users file that cannot be used; the message names the file, the line and the field."""
 
 
+def port(value: str) -> int:
+    """argparse type of a TCP port to serve on: a number in 1..65535, else an error naming the value."""
+    import argparse
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port {value!r} is not a number") from None
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"port {n} is outside 1..65535")
+    return n
+
+
 def password_hash(password: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}:{password}".encode()).hexdigest()
 

@@ -7,7 +7,6 @@ console errors). The drivers here go through the real pipeline: Kafka, the sink,
 from __future__ import annotations
 
 import json
-import math
 import random
 import ssl
 import time
@@ -24,11 +23,11 @@ from rastro_producer.contract import GEO_KEYS, format_timestamp
 from rastro_producer.sender import Sender
 from tests.lib.api import client, local_proxy, operator_key
 from tests.lib.browser import Browser
+from tests.lib.geo import brute_force
 from tests.lib.lab import BOOTSTRAP, CREDENTIALS, HOSTS, REPO, kafka_conf, redis_admin, wait_until
 from tests.lib.prom import query
 
 ARTIFACTS = REPO / "artifacts" / "dispatch"
-EARTH_RADIUS_M = 6372797.560856  # Redis's geohash_helper.c
 # A box far from the producer's city, so that only this module's drivers are in it.
 BOX = (9.9, 10.1, 9.9, 10.1)
 
@@ -44,17 +43,6 @@ def send(updates: list[tuple[str, Optional[dict[str, Any]]]]) -> None:
 def now_stamp() -> str:
     from datetime import datetime, timezone
     return format_timestamp(datetime.now(timezone.utc))
-
-
-def haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Redis's geohashGetDistance."""
-    lon1r, lon2r = math.radians(lon1), math.radians(lon2)
-    v = math.sin((lon2r - lon1r) / 2)
-    if v == 0.0:
-        return EARTH_RADIUS_M * abs(math.radians(lat2) - math.radians(lat1))
-    lat1r, lat2r = math.radians(lat1), math.radians(lat2)
-    u = math.sin((lat2r - lat1r) / 2)
-    return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(u * u + math.cos(lat1r) * math.cos(lat2r) * v * v))
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +113,7 @@ def test_nearby_equals_a_brute_force_haversine_over_the_drivers_in_redis(r: redi
         a = api.get("/v1/drivers/nearby", {"lat": repr(lat), "lon": repr(lon), "radius_m": radius, "status": status,
                                           "limit": limit, "consistency": "strong"})
         assert a.status == 200, a.body
-        want = sorted(((haversine(lat, lon, la, lo), d) for d, (s, la, lo) in indexed.items()
-                       if (status == "any" or s == status) and haversine(lat, lon, la, lo) <= radius),
-                      key=lambda x: (round(x[0], 4), x[1]))[:limit]
+        want = brute_force(indexed, lat, lon, radius, status)[:limit]
         assert [x["driver_id"] for x in a.body["drivers"]] == [d for _, d in want], (lat, lon, radius, status, limit)
         assert all(abs(x["distance_m"] - w) < 1e-3 for x, (w, _) in zip(a.body["drivers"], want))
         found += len(want)

@@ -4,15 +4,12 @@ credentials/<inventory>/monitoring.properties."""
 from __future__ import annotations
 
 import contextlib
-import http.server
-import threading
-import urllib.error
-import urllib.request
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
 
 from rastro_producer import monitoring
 
+from tests.lib import proxy
 from tests.lib.lab import CREDENTIALS
 
 
@@ -51,34 +48,8 @@ def urp_now() -> float:
     return float(r[0]["value"][1]) if r else -1
 
 
-@contextlib.contextmanager
-def local_proxy() -> Iterator[str]:
+def local_proxy() -> contextlib.AbstractContextManager[str]:
     """http://127.0.0.1:<port> forwarding GETs to Prometheus with the credentials: for a browser
     (chromium takes no password but on its command line, where `ps` would show it)."""
     m = mon()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            try:
-                with urllib.request.urlopen(m.request(m.prometheus_url + self.path), timeout=30,
-                                            context=m.context) as resp:
-                    status, ctype, body = resp.status, resp.headers.get("Content-Type", ""), resp.read()
-            except urllib.error.HTTPError as exc:
-                status, ctype, body = exc.code, exc.headers.get("Content-Type", ""), exc.read()
-            self.send_response(status)
-            if ctype:
-                self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    return proxy.local_proxy(lambda path, _auth: m.request(m.prometheus_url + path), m.context)

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
 import importlib.util
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Iterator
+
+import pytest
+import redis
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -26,3 +33,23 @@ sys.path.insert(0, str(REPO / "producer"))
 sys.path.insert(0, str(REPO / "api"))
 
 kafka_connector = load_module("kafka_connector", REPO / "library" / "kafka_connector.py")
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[redis.Redis]:
+    """A real redis-server (Debian's) on a free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port, decode_responses=True)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield client
+    proc.terminate()
+    proc.wait(10)

