@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -19,12 +22,12 @@ import websocket
 
 class Browser:
     def __init__(self, width: int = 1280, height: int = 860) -> None:
-        self._profile = tempfile.TemporaryDirectory(prefix="rastro-chromium-")
+        self._profile = tempfile.mkdtemp(prefix="rastro-chromium-")
         self._proc = subprocess.Popen(
             ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-             "--remote-debugging-port=0", "--remote-allow-origins=*", f"--user-data-dir={self._profile.name}",
+             "--remote-debugging-port=0", "--remote-allow-origins=*", f"--user-data-dir={self._profile}",
              f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
         endpoint = ""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not endpoint:
@@ -100,9 +103,28 @@ class Browser:
                 self._ws.close()
             except Exception:  # noqa: BLE001 — closing what may be half-open
                 pass
-        self._proc.terminate()
+        # Chromium's helpers (renderer, GPU, crashpad) outlive the main process for a moment and keep
+        # writing into the profile: end the whole process group, then remove the profile, retrying.
+        self._signal_group(signal.SIGTERM)
         try:
             self._proc.wait(10)
         except subprocess.TimeoutExpired:
-            self._proc.kill()
-        self._profile.cleanup()
+            pass
+        self._signal_group(signal.SIGKILL)
+        self._proc.wait(10)
+        for attempt in range(20):
+            try:
+                shutil.rmtree(self._profile)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.25)
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        try:
+            os.killpg(self._proc.pid, sig)
+        except ProcessLookupError:
+            pass
