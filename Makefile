@@ -18,7 +18,7 @@ DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest
 
 LIBRDKAFKA_VERSION := $(shell cat librdkafka/version)
 
-.PHONY: api-assets bench-api bench-api-frameworks bench-deps bench-scale test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-security bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: test-day2 api-assets bench-api bench-api-frameworks bench-deps bench-scale test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-security bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -139,6 +139,18 @@ test-chaos: deps ## chaos.yml under 5,000 updates/s for stop, kill, isolate, con
 
 test-rotation: deps ## playbooks/rotate-certs.yml under load: certificate renewal (5,000 updates/s, ~15 min), then CA replacement (2,000 updates/s, ~30 min), nothing lost, site.yml changes nothing after each (needs a deployed lab)
 	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_rotation.py
+
+DAY2_INVENTORY := lab-cloud
+DAY2_ENV := ANSIBLE_INVENTORY=$(CURDIR)/inventories/$(DAY2_INVENTORY) ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/credentials/$(DAY2_INVENTORY)/vault-pass
+test-day2: deps api-assets ## the cloud layout (inventories/lab-cloud: names only, dedicated controllers, vault secrets) on fresh lab hosts: deployed and checked; then under 5,000 updates/s a fourth broker added, a removal refused under min.insync.replicas, the broker removed (~40 min; replaces the local lab)
+	@mkdir -p $(ARTIFACTS)
+	lab/lab.sh down
+	rm -f inventories/$(DAY2_INVENTORY)/grown.yml
+	lab/vault.sh inventories/$(DAY2_INVENTORY)
+	$(DAY2_ENV) lab/lab.sh up inventories/$(DAY2_INVENTORY)
+	@start=$$(date +%s); $(DAY2_ENV) ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks ansible-playbook site.yml > $(ARTIFACTS)/site-day2.log || { tail -60 $(ARTIFACTS)/site-day2.log; exit 1; }; \
+	  echo "first site.yml on the cloud layout: $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-day2.time
+	RASTRO_INVENTORY=$(DAY2_INVENTORY) $(PY) -m pytest -v --durations=10 -p no:cacheprovider tests/day2/test_cloud_layout.py tests/day2/test_grow_shrink.py
 
 chaos: ## break the cluster under load: make chaos FAULT=kill [TARGET=kafka2] [DURATION=60]
 	ansible-playbook chaos.yml -e fault=$(or $(FAULT),stop) -e duration=$(or $(DURATION),60) $(if $(TARGET),-e target=$(TARGET))

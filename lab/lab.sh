@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# rastro lab: three Debian 12 hosts as systemd-nspawn containers on bridge br-lab,
-# the same names and addresses as the Vagrantfile (kafka1..3 = 192.168.56.11..13).
-# Usage: lab/lab.sh up|down|status|ssh NAME [cmd...]
+# rastro lab: Debian 12 hosts as systemd-nspawn containers on bridge br-lab. Without an inventory,
+# the three of the Vagrantfile (kafka1..3 = 192.168.56.11..13); with one, every host it names: a host
+# with ansible_host gets that address, the others one of 192.168.56.21-99 kept in $LAB_DIR/addresses,
+# and every lab name resolves through /etc/hosts on every host and on this controller.
+# Usage: lab/lab.sh up [INVENTORY]|down [INVENTORY]|status [INVENTORY]|ssh NAME [cmd...]
 # Everything expensive (base image, apt cache, SSH key) lives under $RASTRO_LAB_DIR
 # so a later run reuses it; every step is idempotent.
 set -euo pipefail
@@ -11,6 +13,7 @@ BRIDGE=${RASTRO_LAB_BRIDGE:-br-lab}
 GATEWAY=192.168.56.1
 HOSTS=(kafka1 kafka2 kafka3)
 declare -A ADDR=([kafka1]=192.168.56.11 [kafka2]=192.168.56.12 [kafka3]=192.168.56.13)
+ADDRESSES="$LAB_DIR/addresses"
 SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
 BASE="$LAB_DIR/base"
@@ -19,6 +22,68 @@ ACNG_DIR="$LAB_DIR/apt-cacher-ng"
 
 log() { printf '%s [lab] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf '%s [lab] ERROR: %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit 1; }
+
+# Every name the lab has ever given an address (so that both lab inventories resolve everywhere).
+load_addresses() {
+  local name ip
+  [[ -f $ADDRESSES ]] || return 0
+  while read -r name ip; do [[ -n $name ]] && ADDR[$name]=$ip; done < "$ADDRESSES"
+}
+
+save_addresses() {
+  local h
+  mkdir -p "$LAB_DIR"
+  for h in "${!ADDR[@]}"; do echo "$h ${ADDR[$h]}"; done | sort > "$ADDRESSES.tmp"
+  mv "$ADDRESSES.tmp" "$ADDRESSES"
+}
+
+# HOSTS from an inventory: its hosts (ansible-inventory), each with its ansible_host or a free address.
+hosts_from_inventory() {
+  local inv=$1 name ip n used
+  [[ -e $inv ]] || die "inventory: no such file or directory: $inv"
+  HOSTS=()
+  while read -r name ip; do
+    HOSTS+=("$name")
+    if [[ -n $ip ]]; then ADDR[$name]=$ip; continue; fi
+    [[ -n ${ADDR[$name]:-} ]] && continue
+    used=" ${ADDR[*]} "
+    for n in $(seq 21 99); do
+      [[ $used == *" 192.168.56.$n "* ]] || { ADDR[$name]=192.168.56.$n; break; }
+    done
+    [[ -n ${ADDR[$name]:-} ]] || die "no free lab address left for $name"
+  done < <(ANSIBLE_INVENTORY_UNPARSED_WARNING=False ansible-inventory -i "$inv" --list 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+inv = json.load(sys.stdin)
+hostvars = inv.get("_meta", {}).get("hostvars", {})
+names = sorted({h for g in inv.values() if isinstance(g, dict) for h in g.get("hosts", [])})
+for h in names:
+    print(h, hostvars.get(h, {}).get("ansible_host", ""))
+')
+  ((${#HOSTS[@]})) || die "inventory $inv names no hosts (or ansible-inventory failed on it)"
+}
+
+# Hosts already created under $LAB_DIR/hosts (down and status without an inventory act on all).
+existing_hosts() {
+  local d
+  HOSTS=()
+  for d in "$LAB_DIR"/hosts/*/; do [[ -d $d ]] && HOSTS+=("$(basename "$d")"); done
+  ((${#HOSTS[@]})) || HOSTS=(kafka1 kafka2 kafka3)
+}
+
+# /etc/hosts with every lab name, on every created host and in a marked block on this controller.
+write_etc_hosts() {
+  local h d block
+  block=$(for h in $(printf '%s\n' "${!ADDR[@]}" | sort); do echo "${ADDR[$h]} $h"; done)
+  for d in "$LAB_DIR"/hosts/*/; do
+    [[ -f $d/.rastro-host-ok ]] || continue
+    # The lab has no DNS: the controller gets a name too, or every reverse lookup of it (the JMX
+    # agents' HTTPS server makes one per connection) waits for the resolver to time out (10 s).
+    printf '127.0.0.1 localhost\n%s controller\n%s\n' "$GATEWAY" "$block" > "$d/etc/hosts"
+  done
+  { sed '/^# rastro-lab begin/,/^# rastro-lab end/d' /etc/hosts
+    echo "# rastro-lab begin (lab/lab.sh)"; echo "$block"; echo "# rastro-lab end"; } > /etc/hosts.rastro-lab
+  cat /etc/hosts.rastro-lab > /etc/hosts && rm -f /etc/hosts.rastro-lab
+}
 
 need_root() { [[ $EUID -eq 0 ]] || die "the lab needs root (systemd-nspawn, bridge setup); run with sudo"; }
 
@@ -127,13 +192,6 @@ Name=host0
 Address=${ADDR[$name]}/24
 Gateway=$GATEWAY
 NET
-    # The lab has no DNS: the controller gets a name too, or every reverse lookup of it (the JMX
-    # agents' HTTPS server makes one per connection) waits for the resolver to time out (10 s).
-    {
-      echo "127.0.0.1 localhost"
-      echo "$GATEWAY controller"
-      for h in "${HOSTS[@]}"; do echo "${ADDR[$h]} $h"; done
-    } > "$dir/etc/hosts"
     chroot "$dir" ssh-keygen -q -A
     touch "$dir/.rastro-host-ok"
   fi
@@ -172,7 +230,10 @@ cmd_up() {
   need_root; install_prereqs
   mkdir -p "$LAB_DIR"
   ensure_bridge; ensure_proxy; ensure_key; ensure_base
-  for h in "${HOSTS[@]}"; do prepare_host "$h"; start_host "$h"; done
+  save_addresses
+  for h in "${HOSTS[@]}"; do prepare_host "$h"; done
+  write_etc_hosts
+  for h in "${HOSTS[@]}"; do start_host "$h"; done
   for h in "${HOSTS[@]}"; do wait_ssh "$h"; done
   log "lab up: ${HOSTS[*]} (key $KEY)"
 }
@@ -233,25 +294,30 @@ cmd_start_host() { need_root; start_host "$1"; wait_ssh "$1"; }
 
 cmd_status() {
   local h state
-  printf '%-8s %-15s %-8s %s\n' HOST ADDRESS STATE SSH
+  printf '%-10s %-15s %-8s %s\n' HOST ADDRESS STATE SSH
   for h in "${HOSTS[@]}"; do
     if host_running "$h"; then state=running; else state=stopped; fi
     if [[ $state == running ]] && ssh "${ssh_opts[@]}" -i "$KEY" "root@${ADDR[$h]}" true 2>/dev/null; then
-      printf '%-8s %-15s %-8s %s\n' "$h" "${ADDR[$h]}" "$state" ok
+      printf '%-10s %-15s %-8s %s\n' "$h" "${ADDR[$h]}" "$state" ok
     else
-      printf '%-8s %-15s %-8s %s\n' "$h" "${ADDR[$h]}" "$state" -
+      printf '%-10s %-15s %-8s %s\n' "$h" "${ADDR[$h]}" "$state" -
     fi
   done
 }
 
 cmd_ssh() { local name=$1; shift; exec ssh "${ssh_opts[@]}" -i "$KEY" "root@${ADDR[$name]}" "$@"; }
 
+load_addresses
+select_hosts() {
+  if [[ -n ${1:-} ]]; then hosts_from_inventory "$1"; elif [[ ${2:-} == existing ]]; then existing_hosts; fi
+}
+
 case ${1:-} in
-  up) cmd_up ;;
-  down) cmd_down ;;
-  status) cmd_status ;;
+  up) select_hosts "${2:-}"; cmd_up ;;
+  down) select_hosts "${2:-}" existing; cmd_down ;;
+  status) select_hosts "${2:-}" existing; cmd_status ;;
   ssh) shift; cmd_ssh "$@" ;;
   stop-host) cmd_stop_host "$2" ;;
   start-host) cmd_start_host "$2" ;;
-  *) echo "usage: $0 up|down|status|ssh HOST [cmd]|stop-host HOST|start-host HOST" >&2; exit 2 ;;
+  *) echo "usage: $0 up [INVENTORY]|down [INVENTORY]|status [INVENTORY]|ssh HOST [cmd]|stop-host HOST|start-host HOST" >&2; exit 2 ;;
 esac

@@ -14,10 +14,16 @@ REPO = Path(__file__).resolve().parents[2]
 for _package in ("producer", "api"):
     if str(REPO / _package) not in sys.path:
         sys.path.insert(0, str(REPO / _package))
+# The inventory the tests run against: `local` (kafka1..3) unless RASTRO_INVENTORY names another
+# (make test-day2: lab-cloud, whose hosts have names only, resolved through /etc/hosts).
+INVENTORY = os.environ.get("RASTRO_INVENTORY", "local")
+INVENTORY_DIR = REPO / "inventories" / INVENTORY
 HOSTS = {"kafka1": "192.168.56.11", "kafka2": "192.168.56.12", "kafka3": "192.168.56.13"}
 BOOTSTRAP = ",".join(f"{ip}:9092" for ip in HOSTS.values())
 # What site.yml leaves on the controller for the lab inventory (docs/contracts.md, "Credentials").
-CREDENTIALS = Path(os.environ.get("RASTRO_CREDENTIALS", REPO / "credentials" / "local"))
+CREDENTIALS = Path(os.environ.get("RASTRO_CREDENTIALS", REPO / "credentials" / INVENTORY))
+# An inventory with an ansible-vault encrypted vault.yml (lab/vault.sh) keeps its password here.
+VAULT_PASS = REPO / "credentials" / INVENTORY / "vault-pass"
 # Kafka's tools on a lab host: the node's own certificate on the internal listener.
 TOOLS = "--command-config /etc/kafka/tools.properties"
 INTERNAL = ",".join(f"{ip}:9095" for ip in HOSTS.values())
@@ -43,7 +49,7 @@ def primary_now() -> str:
     """The lab host the Sentinels name as the Redis primary."""
     from rastro_producer.kafka_config import redis_primary
     host, _ = redis_primary(CREDENTIALS / "redis-admin.properties")
-    return next(h for h, ip in HOSTS.items() if ip == host)
+    return next((h for h, ip in HOSTS.items() if ip == host), host)
 
 
 SSH_KEY = os.environ.get("RASTRO_SSH_KEY", "/var/lib/rastro-lab/ssh/id_ed25519")
@@ -60,9 +66,38 @@ def ssh(host: str, command: str, check: bool = True, timeout: int = 120) -> subp
     return proc
 
 
-def ansible_playbook(*args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
+def ansible_env() -> dict[str, str]:
+    """The environment for ansible-* commands on the tests' inventory (and its vault password file)."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_NOCOLOR="1")
+               ANSIBLE_NOCOLOR="1", ANSIBLE_INVENTORY=str(INVENTORY_DIR))
+    if VAULT_PASS.exists():
+        env["ANSIBLE_VAULT_PASSWORD_FILE"] = str(VAULT_PASS)
+    return env
+
+
+def inventory_groups() -> dict[str, list[str]]:
+    """Group name -> hosts of the tests' inventory (ansible-inventory --list)."""
+    import json
+    out = subprocess.run(["ansible-inventory", "--list"], cwd=REPO, capture_output=True, text=True,
+                         timeout=120, env=ansible_env(), check=True).stdout
+    inv = json.loads(out)
+    groups: dict[str, list[str]] = {}
+
+    def hosts_of(group: str) -> list[str]:
+        g = inv.get(group, {})
+        found = list(g.get("hosts", []))
+        for child in g.get("children", []):
+            found += [h for h in hosts_of(child) if h not in found]
+        return found
+
+    for name, value in inv.items():
+        if name != "_meta" and isinstance(value, dict):
+            groups[name] = hosts_of(name)
+    return groups
+
+
+def ansible_playbook(*args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
+    env = ansible_env()
     return subprocess.run(["ansible-playbook", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, env=env)
 

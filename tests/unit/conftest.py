@@ -26,6 +26,7 @@ def load_module(name: str, path: Path):
 kafka_topic = load_module("kafka_topic", REPO / "library" / "kafka_topic.py")
 # The modules import their shared helpers as Ansible ships them to a host.
 load_module("ansible.module_utils.kafka_cli", REPO / "module_utils" / "kafka_cli.py")
+kafka_assignment = load_module("ansible.module_utils.kafka_assignment", REPO / "module_utils" / "kafka_assignment.py")
 kafka_acl = load_module("kafka_acl", REPO / "library" / "kafka_acl.py")
 kafka_scram_user = load_module("kafka_scram_user", REPO / "library" / "kafka_scram_user.py")
 
