@@ -141,16 +141,19 @@ test-rotation: deps ## playbooks/rotate-certs.yml under load: certificate renewa
 	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_rotation.py
 
 DAY2_INVENTORY := lab-cloud
+# The release test-day2 deploys first, to upgrade from (to the kafka role's kafka_version).
+DAY2_KAFKA_FROM := 4.2.0
 DAY2_ENV := ANSIBLE_INVENTORY=$(CURDIR)/inventories/$(DAY2_INVENTORY) ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/credentials/$(DAY2_INVENTORY)/vault-pass
-test-day2: deps api-assets ## the cloud layout (inventories/lab-cloud: names only, dedicated controllers, vault secrets) on fresh lab hosts: deployed and checked; then under 5,000 updates/s a fourth broker added, a removal refused under min.insync.replicas, the broker removed (~40 min; replaces the local lab)
+test-day2: deps api-assets ## the cloud layout (inventories/lab-cloud: names only, dedicated controllers, vault secrets) on fresh lab hosts with an older Kafka: deployed and checked; under 5,000 updates/s a fourth broker added, then removed (a removal under min.insync.replicas refused), the upgrade rolled (active controller last), then metadata raised and a downgrade refused, a broker's lost disk rebuilt (~60 min; replaces the local lab)
 	@mkdir -p $(ARTIFACTS)
 	lab/lab.sh down
 	rm -f inventories/$(DAY2_INVENTORY)/grown.yml
+	printf -- '---\n# The Kafka release of this lab (make test-day2 and tests/day2 write it).\nall:\n  vars:\n    kafka_version: "$(DAY2_KAFKA_FROM)"\n' > inventories/$(DAY2_INVENTORY)/release.yml
 	lab/vault.sh inventories/$(DAY2_INVENTORY)
 	$(DAY2_ENV) lab/lab.sh up inventories/$(DAY2_INVENTORY)
 	@start=$$(date +%s); $(DAY2_ENV) ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks ansible-playbook site.yml > $(ARTIFACTS)/site-day2.log || { tail -60 $(ARTIFACTS)/site-day2.log; exit 1; }; \
 	  echo "first site.yml on the cloud layout: $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-day2.time
-	RASTRO_INVENTORY=$(DAY2_INVENTORY) $(PY) -m pytest -v --durations=10 -p no:cacheprovider tests/day2/test_cloud_layout.py tests/day2/test_grow_shrink.py
+	RASTRO_INVENTORY=$(DAY2_INVENTORY) $(PY) -m pytest -v --durations=10 -p no:cacheprovider tests/day2/test_cloud_layout.py tests/day2/test_grow_shrink.py tests/day2/test_upgrade.py
 
 chaos: ## break the cluster under load: make chaos FAULT=kill [TARGET=kafka2] [DURATION=60]
 	ansible-playbook chaos.yml -e fault=$(or $(FAULT),stop) -e duration=$(or $(DURATION),60) $(if $(TARGET),-e target=$(TARGET))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -17,6 +18,26 @@ from rastro_producer.metrics_http import port
 
 from rastro_exporter.freshness import FreshnessCollector
 from rastro_exporter.lag import LagCollector
+
+
+def group_pattern(value: str) -> str:
+    """argparse type: a regular expression for consumer group ids."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"--group-pattern {value!r} is not a regular expression: {exc}") from None
+    return value
+
+
+def positive_int(value: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number
 
 
 def client_config(path: Optional[str]) -> dict[str, str]:
@@ -87,6 +108,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lag-interval", type=float, default=5.0,
                    help="seconds between lag refreshes in the background (0: query Kafka during each scrape)")
     p.add_argument("--exclude-topic", action="append", default=[], help="topic to leave out (repeatable)")
+    p.add_argument("--group-pattern", type=group_pattern, default=".*", metavar="REGEX",
+                   help="report only consumer groups whose whole id matches (default: every group)")
+    p.add_argument("--max-group-clients", type=positive_int, default=16, metavar="N",
+                   help="Kafka clients kept open for reading groups' committed offsets (least recently used closed first)")
     p.add_argument("--max-driver-keys", type=int, default=200_000, help="stop scanning driver keys after this many")
     return p
 
@@ -102,7 +127,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"rastro-exporter: --client-config: {exc}", file=sys.stderr)
         return 2
-    REGISTRY.register(LagCollector(args.bootstrap_servers, args.timeout, args.exclude_topic, args.lag_interval, conf))
+    REGISTRY.register(LagCollector(args.bootstrap_servers, args.timeout, args.exclude_topic, args.lag_interval, conf,
+                                   group_pattern=args.group_pattern, max_group_clients=args.max_group_clients))
     if args.redis_url:
         # The password comes from the environment so that it does not show in `ps`.
         if args.redis_ca_file and not args.redis_url.startswith("rediss://"):

@@ -7,8 +7,11 @@ read with a consumer that carries the group id but never joins the group (Offset
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional
 
@@ -25,6 +28,9 @@ SKIPPED_PROTOCOL_TYPES = {"connect"}
 RETRIED_ERRORS = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
                   KafkaError.UNKNOWN_TOPIC_OR_PART}
 RETRY_PAUSE = 1.0
+# Watermark queries in flight at once: a partition whose leader is down costs one timeout, not one
+# timeout per partition in a row (which, with a broker down, outlasted the refresh interval).
+PARALLEL_QUERIES = 8
 
 
 @dataclass(frozen=True)
@@ -59,13 +65,19 @@ class LagCollector(Collector):
     and a timed-out scrape would also drop the freshness metrics served on the same port."""
 
     def __init__(self, bootstrap: str, timeout: float = 5.0, exclude_topics: Iterable[str] = (),
-                 interval: float = 0, client_config: Optional[dict[str, str]] = None) -> None:
+                 interval: float = 0, client_config: Optional[dict[str, str]] = None,
+                 group_pattern: str = ".*", max_group_clients: int = 16) -> None:
         self._conf = {**(client_config or {}), "bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000)}
         self._timeout = timeout
         self._exclude = set(exclude_topics)
         self._admin = AdminClient(dict(self._conf))
         self._meta = Consumer({**self._conf, "group.id": "rastro-exporter-metadata", "enable.auto.commit": False})
-        self._group_consumers: dict[str, Consumer] = {}
+        # One consumer per group reads its committed offsets; at most max_group_clients are kept open
+        # (least recently used closed first), and only groups matching group_pattern are reported.
+        self._group_consumers: OrderedDict[str, Consumer] = OrderedDict()
+        self._group_pattern = re.compile(group_pattern)
+        self._max_group_clients = max(1, max_group_clients)
+        self._pool = ThreadPoolExecutor(PARALLEL_QUERIES, thread_name_prefix="lag-query")
         self._last_error: Optional[str] = None
         self._interval = interval
         self._cached: list[GaugeMetricFamily] = []
@@ -102,9 +114,15 @@ class LagCollector(Collector):
             time.sleep(max(self._interval - (time.monotonic() - started), 0.5))
 
     def _group_consumer(self, group: str) -> Consumer:
-        if group not in self._group_consumers:
-            self._group_consumers[group] = Consumer({**self._conf, "group.id": group, "enable.auto.commit": False})
-        return self._group_consumers[group]
+        if group in self._group_consumers:
+            self._group_consumers.move_to_end(group)
+            return self._group_consumers[group]
+        while len(self._group_consumers) >= self._max_group_clients:
+            _, oldest = self._group_consumers.popitem(last=False)
+            oldest.close()
+        consumer = Consumer({**self._conf, "group.id": group, "enable.auto.commit": False})
+        self._group_consumers[group] = consumer
+        return consumer
 
     def _partitions(self) -> list[TopicPartition]:
         md = self._meta.list_topics(timeout=self._timeout)
@@ -124,26 +142,33 @@ class LagCollector(Collector):
         high: dict[tuple[str, int], int] = {}
         failed = 0
         retry: list[TopicPartition] = []
+
+        def ask(tp: TopicPartition) -> tuple[TopicPartition, Optional[tuple[int, int]], Optional[int]]:
+            try:
+                return tp, self._meta.get_watermark_offsets(tp, timeout=self._timeout, cached=False), None
+            except KafkaException as exc:
+                return tp, None, exc.args[0].code() if exc.args else None
+
+        pool = getattr(self, "_pool", None)
         for attempt, todo in enumerate((partitions, retry)):
             if attempt and todo:
                 time.sleep(RETRY_PAUSE)
-            for tp in todo:
-                try:
-                    lo, hi = self._meta.get_watermark_offsets(tp, timeout=self._timeout, cached=False)
-                except KafkaException as exc:
-                    code = exc.args[0].code() if exc.args else None
+            answers = list(pool.map(ask, list(todo))) if pool else [ask(tp) for tp in list(todo)]
+            for tp, marks, code in answers:
+                if marks is None:
                     if attempt == 0 and code in RETRIED_ERRORS:
                         retry.append(tp)
                     elif code != KafkaError.UNKNOWN_TOPIC_OR_PART:
                         failed += 1
                     continue
-                low[(tp.topic, tp.partition)] = lo
-                high[(tp.topic, tp.partition)] = hi
+                low[(tp.topic, tp.partition)] = marks[0]
+                high[(tp.topic, tp.partition)] = marks[1]
         return low, high, failed
 
     def _groups(self) -> list[tuple[str, int]]:
         groups = self._admin.list_groups(timeout=self._timeout)
-        return sorted((g.id, len(g.members)) for g in groups if g.protocol_type not in SKIPPED_PROTOCOL_TYPES)
+        return sorted((g.id, len(g.members)) for g in groups
+                      if g.protocol_type not in SKIPPED_PROTOCOL_TYPES and self._group_pattern.fullmatch(g.id))
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         if self._interval <= 0:
@@ -170,9 +195,19 @@ class LagCollector(Collector):
             low, high, unanswered = self._log_ends(partitions)
             groups = self._groups()
             per_group: list[list[PartitionLag]] = []
-            for group, _ in groups:
-                committed = self._group_consumer(group).committed(partitions, timeout=self._timeout)
+            answered: list[tuple[str, int]] = []
+            for group, n in groups:
+                # A group whose coordinator is down for a moment must not hide the log end offsets
+                # and the other groups: it is left out of this refresh and counted unanswered.
+                try:
+                    committed = self._group_consumer(group).committed(partitions, timeout=self._timeout)
+                except KafkaException as exc:
+                    unanswered += 1
+                    log.debug("committed offsets of %s: %s", group, exc)
+                    continue
+                answered.append((group, n))
                 per_group.append(lags({(tp.topic, tp.partition): tp.offset for tp in committed}, high, group))
+            groups = answered
         except KafkaException as exc:
             self.last_error = str(exc)
             duration.add_metric([], time.monotonic() - started)

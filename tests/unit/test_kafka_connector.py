@@ -126,3 +126,16 @@ def test_watchdog_acts_only_on_a_state_seen_twice_and_gives_up_on_a_real_failure
     # The window passes: one more try.
     actions, _ = w.decide(5000.0, {"broken": "failed"}, state, max_restarts=2, window=3600)
     assert actions == [("broken", "failed")]
+
+
+def test_watchdog_backs_off_between_restarts_of_a_crash_loop() -> None:
+    w = _watchdog()
+    seen = {"loop": "failed"}
+    _, state = w.decide(0.0, seen, {}, max_restarts=5, window=3600, backoff=60)
+    restarted = []
+    for now in range(30, 1000, 30):
+        actions, state = w.decide(float(now), seen, state, max_restarts=5, window=3600, backoff=60)
+        if actions == [("loop", "failed")]:
+            restarted.append(now)
+    # The first restart at once, then 60, 120, 240 s apart; the fifth would be 480 s after the fourth.
+    assert restarted == [30, 90, 210, 450, 930], restarted

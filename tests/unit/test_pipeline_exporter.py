@@ -169,3 +169,61 @@ def test_the_key_scan_runs_only_when_due(redis_server: redis.Redis) -> None:
 def test_an_unreachable_redis_is_up_0() -> None:
     c = FreshnessCollector(redis.Redis(port=1, socket_connect_timeout=0.2))
     assert metrics(c) == {"rastro_exporter_freshness_up": 0}
+
+
+class _SlowLeader:
+    """Every partition's leader is down: each query waits its whole timeout, then times out."""
+
+    def get_watermark_offsets(self, tp, timeout: float, cached: bool) -> tuple[int, int]:
+        time.sleep(timeout)
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT))
+
+
+def test_partitions_that_time_out_are_asked_side_by_side_not_one_after_another() -> None:
+    collector = LagCollector.__new__(LagCollector)
+    collector._meta, collector._timeout = _SlowLeader(), 0.3
+    from concurrent.futures import ThreadPoolExecutor
+    collector._pool = ThreadPoolExecutor(8)
+    started = time.monotonic()
+    _, high, failed = collector._log_ends([TopicPartition("t", p) for p in range(8)])
+    assert failed == 8 and high == {}
+    assert time.monotonic() - started < 0.3 * 3, "eight timeouts in a row instead of side by side"
+
+
+class _Closing:
+    def __init__(self, conf: dict) -> None:
+        self.group, self.closed = conf["group.id"], False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_group_clients_are_bounded_least_recently_used_closed_first(monkeypatch) -> None:
+    monkeypatch.setattr("rastro_exporter.lag.Consumer", _Closing)
+    collector = LagCollector.__new__(LagCollector)
+    from collections import OrderedDict
+    collector._conf, collector._group_consumers, collector._max_group_clients = {}, OrderedDict(), 2
+    a, b = collector._group_consumer("a"), collector._group_consumer("b")
+    assert collector._group_consumer("a") is a  # a is now the most recently used
+    c = collector._group_consumer("c")
+    assert b.closed and not a.closed and not c.closed
+    assert list(collector._group_consumers) == ["a", "c"]
+
+
+def test_the_group_filter_and_its_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
+    class _Admin:
+        def list_groups(self, timeout: float):
+            from types import SimpleNamespace as G
+            return [G(id="rastro-connect", members=[1], protocol_type="connect"),
+                    G(id="connect-redis-sink", members=[1, 2], protocol_type="consumer"),
+                    G(id="console-consumer-1", members=[], protocol_type="consumer")]
+
+    import re
+    collector = LagCollector.__new__(LagCollector)
+    collector._admin, collector._timeout, collector._group_pattern = _Admin(), 1, re.compile("connect-.*")
+    assert collector._groups() == [("connect-redis-sink", 2)]
+    for bad in (["--group-pattern", "(("], ["--max-group-clients", "0"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["--bootstrap-servers", "kafka1:9092", *bad])
+        assert exc.value.code == 2
+        assert repr(bad[1]) in capsys.readouterr().err

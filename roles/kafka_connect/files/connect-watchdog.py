@@ -8,8 +8,10 @@ since its previous run (so a state in passing is left alone):
 - a connector instance UNASSIGNED while its tasks run (after a worker is killed, Connect can leave
   the instance's status so for good): POST /connectors/<name>/restart (the instance only);
 - a task FAILED: POST /connectors/<name>/restart?includeTasks=true&onlyFailed=true, at most
-  --max-restarts times per --window seconds per connector. A task that keeps failing is a real
-  failure: it is left FAILED (the ConnectTaskNotRunning alert says so) and the log says why.
+  --max-restarts times per --window seconds per connector, each restart after the previous one waiting
+  twice as long (--backoff, then 2x, 4x...), so a crash loop does not hammer Kafka or Redis. A task
+  that keeps failing is a real failure: it is left FAILED (the ConnectTaskNotRunning alert says so)
+  and the log says why.
 
 State between runs: --state-file. Credentials: the environment (CONNECT_URL, CONNECT_USER,
 CONNECT_PASSWORD, CONNECT_CA_FILE), never the command line."""
@@ -60,9 +62,10 @@ def problems(status: dict[str, Any]) -> dict[str, str]:
 
 
 def decide(now: float, seen: dict[str, str], previous: dict[str, Any], max_restarts: int,
-           window: float) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+           window: float, backoff: float = 0.0) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """The restarts to make now, and the state to keep: a problem acts only when the previous run saw
-    the same one; failed tasks are restarted at most max_restarts times per window."""
+    the same one; failed tasks are restarted at most max_restarts times per window, the n-th restart
+    at least backoff * 2**(n-2) seconds after the one before."""
     actions: list[tuple[str, str]] = []
     state: dict[str, Any] = {"seen": seen, "restarts": {}}
     for name, restarts in previous.get("restarts", {}).items():
@@ -75,6 +78,9 @@ def decide(now: float, seen: dict[str, str], previous: dict[str, Any], max_resta
         if problem == "unassigned":
             actions.append((name, "unassigned"))
         elif len(state["restarts"].get(name, [])) < max_restarts:
+            done = state["restarts"].get(name, [])
+            if done and now - done[-1] < backoff * 2 ** (len(done) - 1):
+                continue
             actions.append((name, "failed"))
             state["restarts"].setdefault(name, []).append(now)
         else:
@@ -87,6 +93,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--state-file", default="/var/lib/kafka-connect-watchdog/state.json")
     ap.add_argument("--max-restarts", type=int, default=3, help="restarts of a connector's failed tasks per window")
     ap.add_argument("--window", type=float, default=3600.0, help="seconds")
+    ap.add_argument("--backoff", type=float, default=60.0,
+                    help="seconds between the first and the second restart, doubled for each next one")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if "CONNECT_URL" not in os.environ:
@@ -102,7 +110,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         previous = json.loads(state_file.read_text())
     except (OSError, ValueError):
         previous = {}
-    actions, state = decide(time.time(), problems(status), previous, args.max_restarts, args.window)
+    actions, state = decide(time.time(), problems(status), previous, args.max_restarts, args.window, args.backoff)
     for name, what in actions:
         quoted = urllib.parse.quote(name, safe="")
         try:
