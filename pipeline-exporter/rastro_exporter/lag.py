@@ -67,7 +67,11 @@ class LagCollector(Collector):
     def __init__(self, bootstrap: str, timeout: float = 5.0, exclude_topics: Iterable[str] = (),
                  interval: float = 0, client_config: Optional[dict[str, str]] = None,
                  group_pattern: str = ".*", max_group_clients: int = 16) -> None:
-        self._conf = {**(client_config or {}), "bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000)}
+        # Metadata refreshed every few seconds: after a broker dies, librdkafka would otherwise keep
+        # asking it for its old partitions (and the group coordinator it hosted) until an error makes it
+        # look again, and the lag of those partitions froze for the whole outage.
+        self._conf = {**(client_config or {}), "bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000),
+                      "topic.metadata.refresh.interval.ms": max(int(timeout * 1000), 1000)}
         self._timeout = timeout
         self._exclude = set(exclude_topics)
         self._admin = AdminClient(dict(self._conf))
