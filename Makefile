@@ -147,7 +147,7 @@ DAY2_ENV := ANSIBLE_INVENTORY=$(CURDIR)/inventories/$(DAY2_INVENTORY) ANSIBLE_VA
 test-day2: deps api-assets ## the cloud layout (inventories/lab-cloud: names only, dedicated controllers, vault secrets) on fresh lab hosts with an older Kafka: deployed and checked; under 5,000 updates/s a fourth broker added, then removed (a removal under min.insync.replicas refused), the upgrade rolled (active controller last), then metadata raised and a downgrade refused, a broker's lost disk rebuilt (~60 min; replaces the local lab)
 	@mkdir -p $(ARTIFACTS)
 	lab/lab.sh down
-	rm -f inventories/$(DAY2_INVENTORY)/grown.yml
+	rm -f inventories/$(DAY2_INVENTORY)/new-broker.yml
 	printf -- '---\n# The Kafka release of this lab (make test-day2 and tests/day2 write it).\nall:\n  vars:\n    kafka_version: "$(DAY2_KAFKA_FROM)"\n' > inventories/$(DAY2_INVENTORY)/release.yml
 	lab/vault.sh inventories/$(DAY2_INVENTORY)
 	$(DAY2_ENV) lab/lab.sh up inventories/$(DAY2_INVENTORY)

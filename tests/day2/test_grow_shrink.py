@@ -17,12 +17,12 @@ from tests.lib.lab import INVENTORY, INVENTORY_DIR, REPO, ansible_env, ansible_p
 
 pytestmark = pytest.mark.skipif(INVENTORY != "lab-cloud", reason="needs RASTRO_INVENTORY=lab-cloud (make test-day2)")
 
-GROWN = INVENTORY_DIR / "grown.yml"
+NEW_BROKER_FILE = INVENTORY_DIR / "new-broker.yml"
 NEW, NEW_ID = "kbroker-4", 104
 
 
 def test_a_fourth_broker_joins_under_load_and_gets_a_fair_share(admin: AdminClient) -> None:
-    GROWN.write_text("---\n# Written by tests/day2/test_grow_shrink.py: the broker that joins.\n"
+    NEW_BROKER_FILE.write_text("---\n# Written by tests/day2/test_grow_shrink.py: the broker that joins.\n"
                      f"all:\n  children:\n    kafka_broker:\n      hosts:\n        {NEW}:\n          kafka_node_id: {NEW_ID}\n")
     up = subprocess.run([str(REPO / "lab" / "lab.sh"), "up", str(INVENTORY_DIR)], capture_output=True, text=True,
                         env=ansible_env(), timeout=600)
@@ -72,7 +72,7 @@ def test_the_fourth_broker_leaves_under_load_emptied_stopped_and_unregistered(ad
     assert ssh(NEW, "systemctl is-active kafka", check=False).stdout.strip() != "active"
     assert NEW_ID not in {b.id for b in admin.list_topics(timeout=15).brokers.values()}
     # The operator then takes it out of the inventory; site.yml runs without it.
-    GROWN.unlink()
+    NEW_BROKER_FILE.unlink()
     site = ansible_playbook("site.yml", timeout=2400)
     assert site.returncode == 0, site.stdout[-4000:]
     subprocess.run([str(REPO / "lab" / "lab.sh"), "stop-host", NEW], capture_output=True, text=True, timeout=120)
