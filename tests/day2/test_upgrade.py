@@ -56,8 +56,8 @@ def test_upgrade_under_load_rolls_every_node_active_controller_last_and_loses_no
     log = (REPO / "artifacts" / "chaos" / report["run"] / "upgrade.log").read_text()
     assert {running_release(h) for h in kafka_nodes()} == {NEWEST}
     # The order it announced, and the restarts it made in that order, the active controller last.
-    order = re.search(r"restart order ([^\"]+)", log).group(1).split(" → ")
-    restarted = re.findall(r"TASK \[kafka : Restart Kafka on (\S+)\]", log)
+    order = re.search(r"restart order ([^\"]+)", log).group(1).split(", ")
+    restarted = re.findall(r"(?:TASK|RUNNING HANDLER) \[kafka : Restart Kafka on (\S+)\]", log)
     assert restarted == order, (restarted, order)
     assert order[-1] in inventory_groups()["kafka_controller"]
     # Leadership balanced at the end, Connect on the new jars, metadata.version untouched.
