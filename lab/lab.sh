@@ -59,7 +59,7 @@ names = sorted({h for g in inv.values() if isinstance(g, dict) for h in g.get("h
 for h in names:
     print(h, hostvars.get(h, {}).get("ansible_host", ""))
 ')
-  ((${#HOSTS[@]})) || die "inventory $inv names no hosts (or ansible-inventory failed on it)"
+  ((${#HOSTS[@]})) || die "inventory $inv names no hosts, or ansible-inventory failed on it (an encrypted vault.yml needs ANSIBLE_VAULT_PASSWORD_FILE; try: ansible-inventory -i $inv --list)"
 }
 
 # Hosts already created under $LAB_DIR/hosts (down and status without an inventory act on all).
