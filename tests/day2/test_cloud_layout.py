@@ -19,6 +19,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from tests.lib.lab import CREDENTIALS, INVENTORY, TOOLS, ansible_env, inventory_groups, kafka_conf, redis_admin, ssh
+from tests.lib.wire import plaintext_answer
 
 pytestmark = pytest.mark.skipif(INVENTORY != "lab-cloud", reason="needs RASTRO_INVENTORY=lab-cloud (make test-day2)")
 
@@ -69,14 +70,7 @@ def test_the_pipeline_keeps_one_latest_record_per_driver() -> None:
 
 
 def test_plaintext_and_anonymous_clients_are_refused() -> None:
-    broker = inventory_groups()["kafka_broker"][0]
-    with socket.create_connection((broker, 9092), timeout=5) as s:
-        s.sendall(b"\x00\x00\x00\x0e\x00\x12\x00\x00\x00\x00\x00\x01\x00\x04rstr")
-        s.settimeout(5)
-        try:
-            answer = s.recv(64)
-        except (socket.timeout, ConnectionResetError):
-            answer = b""
+    answer = plaintext_answer(9092, inventory_groups()["kafka_broker"][0])
     assert answer[4:8] != b"\x00\x00\x00\x01", "the client listener answered plaintext Kafka"
     conf = kafka_conf("producer")
     conf["sasl.password"] = "not-the-password"

@@ -20,15 +20,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 import redis
 
+from tests.lib import wire
 from tests.lib.lab import CREDENTIALS, HOSTS, REPO, kafka_conf, redis_admin, ssh
+from tests.lib.wire import API_VERSIONS
 
 KAFKA1 = HOSTS["kafka1"]
 # Kafka ports (docs/contracts.md): clients (SCRAM over TLS), KRaft controllers and brokers among
 # themselves (mutual TLS).
 CLIENT, CONTROLLER, INTERNAL = 9092, 9093, 9095
-# A Kafka ApiVersions v0 request, correlation id 1, length-framed; a Kafka answer echoes the id.
-_REQUEST = b"\x00\x12\x00\x00" + b"\x00\x00\x00\x01" + b"\x00\x04rstr"
-API_VERSIONS = len(_REQUEST).to_bytes(4, "big") + _REQUEST
 
 
 def secrets() -> dict[str, str]:
@@ -53,14 +52,8 @@ def leaked(text: str) -> list[str]:
 # --- transport: plaintext and strangers are refused -------------------------------------------
 
 def plaintext_answer(port: int, host: str = KAFKA1, request: bytes = API_VERSIONS) -> bytes:
-    """What a listener answers a plaintext request with (default: a Kafka ApiVersions request)."""
-    with socket.create_connection((host, port), timeout=5) as s:
-        s.sendall(request)
-        s.settimeout(5)
-        try:
-            return s.recv(64)
-        except (socket.timeout, ConnectionResetError):
-            return b""
+    """What a listener answers a plaintext request with (default: a Kafka ApiVersions request to kafka1)."""
+    return wire.plaintext_answer(port, host, request)
 
 
 @pytest.mark.parametrize("port", [CLIENT, CONTROLLER, INTERNAL])
