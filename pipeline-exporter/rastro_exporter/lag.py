@@ -153,11 +153,10 @@ class LagCollector(Collector):
             except KafkaException as exc:
                 return tp, None, exc.args[0].code() if exc.args else None
 
-        pool = getattr(self, "_pool", None)
         for attempt, todo in enumerate((partitions, retry)):
             if attempt and todo:
                 time.sleep(RETRY_PAUSE)
-            answers = list(pool.map(ask, list(todo))) if pool else [ask(tp) for tp in list(todo)]
+            answers = list(self._pool.map(ask, list(todo)))
             for tp, marks, code in answers:
                 if marks is None:
                     if attempt == 0 and code in RETRIED_ERRORS:

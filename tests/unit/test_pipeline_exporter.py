@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ class _Watermarks:
 
 def test_a_partition_that_does_not_answer_does_not_hide_the_others() -> None:
     collector = LagCollector.__new__(LagCollector)
-    collector._meta, collector._timeout = _Watermarks(), 0.1
+    collector._meta, collector._timeout, collector._pool = _Watermarks(), 0.1, ThreadPoolExecutor(8)
     low, high, failed = collector._log_ends([TopicPartition("t", p) for p in range(3)])
     assert high == {("t", 0): 100, ("t", 2): 102} and failed == 1
 
@@ -87,7 +88,7 @@ class _MovingLeader:
 def test_a_moved_leader_is_asked_again_a_deleted_topic_is_dropped_a_timeout_is_not_retried(monkeypatch) -> None:
     monkeypatch.setattr("rastro_exporter.lag.RETRY_PAUSE", 0)
     collector = LagCollector.__new__(LagCollector)
-    collector._meta, collector._timeout = _MovingLeader(), 0.1
+    collector._meta, collector._timeout, collector._pool = _MovingLeader(), 0.1, ThreadPoolExecutor(8)
     low, high, failed = collector._log_ends([TopicPartition("t", p) for p in range(3)] + [TopicPartition("gone", 0)])
     assert high == {("t", 0): 100, ("t", 1): 101}
     assert failed == 1  # only the partition that timed out
@@ -181,9 +182,7 @@ class _SlowLeader:
 
 def test_partitions_that_time_out_are_asked_side_by_side_not_one_after_another() -> None:
     collector = LagCollector.__new__(LagCollector)
-    collector._meta, collector._timeout = _SlowLeader(), 0.3
-    from concurrent.futures import ThreadPoolExecutor
-    collector._pool = ThreadPoolExecutor(8)
+    collector._meta, collector._timeout, collector._pool = _SlowLeader(), 0.3, ThreadPoolExecutor(8)
     started = time.monotonic()
     _, high, failed = collector._log_ends([TopicPartition("t", p) for p in range(8)])
     assert failed == 8 and high == {}
