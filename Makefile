@@ -14,11 +14,12 @@ DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest
             python3-jinja2 maven default-jdk-headless systemd-container debootstrap apt-cacher-ng \
             openssh-client iproute2 python3-pip python3-setuptools python3-wheel python3-prometheus-client \
             python3-matplotlib python3-redis redis-server curl chromium \
-            python3-aiohttp python3-jsonschema python3-websocket wrk
+            python3-aiohttp python3-jsonschema python3-websocket wrk \
+            python3-sklearn python3-psycopg2
 
 LIBRDKAFKA_VERSION := $(shell cat librdkafka/version)
 
-.PHONY: test-day2 api-assets bench-api bench-api-frameworks bench-deps bench-scale test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-security bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: train test-day2 api-assets bench-api bench-api-frameworks bench-deps bench-scale test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-security bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -154,6 +155,9 @@ test-day2: deps api-assets ## the cloud layout (inventories/lab-cloud: names onl
 	@start=$$(date +%s); $(DAY2_ENV) ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks ansible-playbook site.yml > $(ARTIFACTS)/site-day2.log || { tail -60 $(ARTIFACTS)/site-day2.log; exit 1; }; \
 	  echo "first site.yml on the cloud layout: $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-day2.time
 	RASTRO_INVENTORY=$(DAY2_INVENTORY) $(PY) -m pytest -v --durations=10 -p no:cacheprovider tests/day2/test_cloud_layout.py tests/day2/test_grow_shrink.py tests/day2/test_upgrade.py
+
+train: deps ## the fraud model: train on the generator's history, print precision/recall/AUC-PR and each pattern on a held-out run, deploy only if not worse (fraud/models)
+	PYTHONPATH=fraud $(PY) -m rastro_fraud train --models-dir fraud/models $(TRAIN_ARGS)
 
 chaos: ## break the cluster under load: make chaos FAULT=kill [TARGET=kafka2] [DURATION=60]
 	ansible-playbook chaos.yml -e fault=$(or $(FAULT),stop) -e duration=$(or $(DURATION),60) $(if $(TARGET),-e target=$(TARGET))

@@ -53,6 +53,29 @@ def test_dlq_is_delete_policy_seven_days(admin: AdminClient) -> None:
     assert cfg["retention.ms"] == str(7 * 24 * 3600 * 1000)
 
 
+FRAUD_180_DAYS = {"cleanup.policy": "delete", "retention.ms": "15552000000", "compression.type": "zstd",
+                  "min.insync.replicas": "2"}
+FRAUD_COMPACTED = {"cleanup.policy": "compact", "min.insync.replicas": "2", "delete.retention.ms": "86400000",
+                   "min.cleanable.dirty.ratio": "0.1"}
+FRAUD_TOPICS = {"card-transactions": (12, FRAUD_180_DAYS), "card-transactions-dlq": (3, FRAUD_180_DAYS),
+                "fraud-decisions": (12, FRAUD_180_DAYS), "fraud-suspicious": (3, FRAUD_180_DAYS),
+                "fraud-feedback": (3, FRAUD_180_DAYS), "fraud-blocklist-card": (3, FRAUD_COMPACTED),
+                "fraud-blocklist-user": (3, FRAUD_COMPACTED), "fraud-blocklist-site": (3, FRAUD_COMPACTED),
+                "fraud-reference-users": (3, FRAUD_COMPACTED), "fraud-reference-sites": (3, FRAUD_COMPACTED)}
+
+
+def test_fraud_topics_keep_180_days_or_compact(admin: AdminClient) -> None:
+    """docs/fraud.md: transactions, decisions, suspicious ones and feedback 180 days on zstd; the
+    blocklists and reference data compacted; all RF 3, min ISR 2."""
+    described = admin.list_topics(timeout=15).topics
+    for name, (partitions, configs) in FRAUD_TOPICS.items():
+        assert name in described, f"{name} missing"
+        topic = described[name]
+        assert len(topic.partitions) == partitions, name
+        assert {len(p.replicas) for p in topic.partitions.values()} == {3}, name
+        assert topic_overrides(admin, name) == configs, name
+
+
 def test_hand_changed_config_is_put_back(admin: AdminClient) -> None:
     # An operator "fixes" things by hand: lowers min ISR and adds a retention override.
     set_by_hand(admin, "driver-locations", dict(DECLARED, **{"min.insync.replicas": "1", "retention.ms": "60000"}))

@@ -32,6 +32,7 @@ kafka_scram_user = load_module("kafka_scram_user", REPO / "library" / "kafka_scr
 
 sys.path.insert(0, str(REPO / "producer"))
 sys.path.insert(0, str(REPO / "api"))
+sys.path.insert(0, str(REPO / "fraud"))
 
 kafka_connector = load_module("kafka_connector", REPO / "library" / "kafka_connector.py")
 

@@ -1,0 +1,5 @@
+import sys
+
+from rastro_fraud.cli import main
+
+sys.exit(main())

@@ -1,0 +1,162 @@
+"""rastro-fraud: the fraud platform's command line.
+
+  rastro-fraud generate --days 7 --out history.jsonl   labelled history (and --reference-dir)
+  rastro-fraud validate FILE                           check transactions against the contract
+  rastro-fraud train --models-dir fraud/models         the next model version (make train)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from rastro_fraud import contract
+
+log = logging.getLogger("rastro_fraud")
+
+
+def _positive(kind: type) -> "argparse._ActionType":  # type: ignore[name-defined]
+    def parse(value: str) -> float:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a positive number (got {value!r})") from None
+        if number <= 0:
+            raise argparse.ArgumentTypeError(f"must be a positive number (got {value!r})")
+        return number
+    return parse
+
+
+def _share(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a share between 0 and 1 (got {value!r})") from None
+    if not 0 < number <= 1:
+        raise argparse.ArgumentTypeError(f"must be a share between 0 and 1 (got {value!r})")
+    return number
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rastro-fraud", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    world = argparse.ArgumentParser(add_help=False)
+    world.add_argument("--seed", type=int, default=7, help="the world's seed (default 7)")
+    world.add_argument("--users", type=_positive(int), default=None, help="customers (default 5,000; sites are 30%% of it)")
+    world.add_argument("--time-scale", type=_positive(float), default=1.0,
+                       help="simulated seconds per real second (default 1; the live stream uses more)")
+
+    g = sub.add_parser("generate", parents=[world], help="labelled transaction history as JSON lines")
+    g.add_argument("--days", type=_positive(float), default=7.0, help="simulated days (default 7)")
+    g.add_argument("--out", type=Path, required=True, help="file for the transactions ('-' for stdout)")
+    g.add_argument("--reference-dir", type=Path, help="also write users.jsonl, sites.jsonl and cards.jsonl here")
+    g.add_argument("--unlabelled", action="store_true", help="only the contract's fields (no fraud/pattern/incident)")
+
+    v = sub.add_parser("validate", help="check transactions (JSON lines) against the contract; exit 1 on the first bad one")
+    v.add_argument("file", type=Path)
+
+    t = sub.add_parser("train", parents=[world], help="train, evaluate on a held-out run, deploy if not worse")
+    t.add_argument("--models-dir", type=Path, default=Path("fraud/models"), help="versioned model files (default fraud/models)")
+    t.add_argument("--days", type=_positive(float), default=20.0, help="simulated days of training history (default 20)")
+    t.add_argument("--held-out-days", type=_positive(float), default=10.0, help="simulated days of the held-out run (default 10)")
+    t.add_argument("--review-capacity", type=_share, default=0.005,
+                   help="share of transactions the review team can look at (default 0.005)")
+    t.add_argument("--labels", type=Path, help="analyst labels (JSON lines of {\"features\": [...], \"fraud\": bool})")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from rastro_fraud.generator import contract_fields
+    from rastro_fraud.model import world_for
+    world = world_for(args.seed, args.time_scale, args.users)
+    if args.reference_dir:
+        args.reference_dir.mkdir(parents=True, exist_ok=True)
+        files = {k: (args.reference_dir / f"{k}.jsonl").open("w") for k in ("users", "sites", "cards")}
+        for kind, record in world.reference():
+            files[kind].write(json.dumps(record) + "\n")
+        for f in files.values():
+            f.close()
+    out = sys.stdout if str(args.out) == "-" else args.out.open("w")
+    n = fraud = 0
+    for tx in world.transactions(days=args.days):
+        contract.validate(contract_fields(tx))
+        out.write(json.dumps(contract_fields(tx) if args.unlabelled else tx) + "\n")
+        n += 1
+        fraud += tx["fraud"]
+    if out is not sys.stdout:
+        out.close()
+    log.info("%d transactions, %d fraudulent (%.2f%%)", n, fraud, 100 * fraud / max(n, 1))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    with args.file.open() as f:
+        for line_no, line in enumerate(f, 1):
+            try:
+                contract.validate(json.loads(line))
+            except json.JSONDecodeError as exc:
+                print(f"{args.file}:{line_no}: not JSON: {exc}", file=sys.stderr)
+                return 1
+            except contract.TransactionError as exc:
+                print(f"{args.file}:{line_no}: {exc}", file=sys.stderr)
+                return 1
+    print(f"{args.file}: {line_no if 'line_no' in locals() else 0} transactions meet the contract")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from rastro_fraud import features, model
+    extra = []
+    if args.labels:
+        with args.labels.open() as f:
+            for line_no, line in enumerate(f, 1):
+                row = json.loads(line)
+                if len(row.get("features", [])) != len(features.NAMES) or not isinstance(row.get("fraud"), bool):
+                    print(f"{args.labels}:{line_no}: needs {len(features.NAMES)} features and a boolean fraud", file=sys.stderr)
+                    return 1
+                extra.append(([float("nan") if v is None else float(v) for v in row["features"]], int(row["fraud"])))
+    metrics = model.train_and_maybe_deploy(args.models_dir, args.seed, args.days, args.held_out_days,
+                                           args.review_capacity, args.time_scale, args.users, extra)
+    print(report(metrics))
+    return 0
+
+
+def report(metrics: dict) -> str:
+    """make train's table: the held-out metrics, each pattern, and the deployment decision."""
+    h = metrics["held_out"]
+    lines = [f"model {metrics['version']} (seed {metrics['seed']}, {metrics['days']:g} days, time scale {metrics['time_scale']:g}), "
+             f"held-out run: {h['transactions']:,} transactions, {h['fraudulent']:,} fraudulent",
+             f"  threshold {h['threshold']:.3f}: precision {h['precision']:.3f}, recall {h['recall']:.3f}; AUC-PR {h['auc_pr']:.3f}",
+             f"  at the review capacity ({h['review_capacity']:.2%} of transactions): precision {h['precision_at_capacity']:.3f}, "
+             f"recall {h['recall_at_capacity']:.3f}",
+             "  with the blocklists (replay):  pattern             incidents caught   fraudulent transactions stopped"]
+    for name, p in h["replay"]["patterns"].items():
+        lines.append(f"    {name:<20} {p['incidents_caught']:>6} / {p['incidents']:<6} {p['incidents_caught_share']:>6.1%}"
+                     f"   {p['transactions_stopped']:>6} / {p['transactions']:<6} {p['transactions_stopped_share']:>6.1%}")
+    lines.append(f"    genuine transactions not approved: {h['replay']['genuine_not_approved']:,} "
+                 f"({h['replay']['genuine_not_approved_share']:.3%}; analysts cancel false positives after 10 min)")
+    d = metrics["deployment"]
+    if d["deployed_before"] is None:
+        lines.append(f"deployed {metrics['version']} (no model was deployed)")
+    elif d["deployed"]:
+        lines.append(f"deployed {metrics['version']}: AUC-PR {h['auc_pr']:.3f} >= {d['deployed_auc_pr_on_this_run']:.3f} of {d['deployed_before']}")
+    else:
+        lines.append(f"NOT deployed: AUC-PR {h['auc_pr']:.3f} < {d['deployed_auc_pr_on_this_run']:.3f} of "
+                     f"{d['deployed_before']} on the same run; {d['deployed_before']} stays")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return {"generate": _generate, "validate": _validate, "train": _train}[args.command](args)
+    except (FileNotFoundError, contract.TransactionError) as exc:
+        print(f"rastro-fraud {args.command}: {exc}", file=sys.stderr)
+        return 1
