@@ -3,6 +3,9 @@
   rastro-fraud generate --days 7 --out history.jsonl   labelled history (and --reference-dir)
   rastro-fraud validate FILE                           check transactions against the contract
   rastro-fraud train --models-dir fraud/models         the next model version (make train)
+  rastro-fraud stream --client-config F --seconds 60   the deployed model's world, live, into Kafka
+  rastro-fraud serve --client-config F                 the decision service
+  rastro-fraud analyst blocklist|confirm|cancel KIND KEY   an analyst's verdict
 """
 
 from __future__ import annotations
@@ -66,6 +69,32 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--review-capacity", type=_share, default=0.005,
                    help="share of transactions the review team can look at (default 0.005)")
     t.add_argument("--labels", type=Path, help="analyst labels (JSON lines of {\"features\": [...], \"fraud\": bool})")
+    st = sub.add_parser("stream", help="the deployed model's world as a live stream into card-transactions")
+    st.add_argument("--client-config", type=Path, required=True, help="Kafka client config (credentials/<inventory>/kafka/…)")
+    st.add_argument("--models-dir", type=Path, default=Path("fraud/models"))
+    st.add_argument("--seconds", type=_positive(float), default=60.0, help="how long to stream (default 60)")
+    st.add_argument("--labels-out", type=Path, help="write each transaction's labels here (JSON lines)")
+    st.add_argument("--topic", default="card-transactions")
+
+    sv = sub.add_parser("serve", help="the decision service (one member of the rastro-fraud group)")
+    sv.add_argument("--client-config", type=Path, required=True)
+    sv.add_argument("--models-dir", type=Path, default=Path("/opt/rastro-fraud/models"))
+    sv.add_argument("--instance", required=True, help="this instance's name (its transactional.id suffix)")
+    sv.add_argument("--batch", type=_positive(int), default=500, help="transactions per Kafka transaction (default 500)")
+    sv.add_argument("--warmup", type=_positive(float), default=3600.0,
+                    help="real seconds of a partition's history that rebuild its card state (default 3600)")
+    sv.add_argument("--metrics-port", type=_positive(int), default=9312)
+    sv.add_argument("--tls-cert")
+    sv.add_argument("--tls-key")
+    sv.add_argument("--users-file", help="metrics users (user:sha256:salt:hash lines)")
+
+    an = sub.add_parser("analyst", help="an analyst's verdict on a card, user or site, through fraud-feedback")
+    an.add_argument("verdict", choices=["blocklist", "confirm", "cancel"])
+    an.add_argument("kind", choices=["card", "user", "site"])
+    an.add_argument("key")
+    an.add_argument("--client-config", type=Path, required=True)
+    an.add_argument("--reason", default="")
+    an.add_argument("--analyst", default="")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -126,6 +155,46 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _client(path: Path) -> dict[str, str]:
+    from rastro_producer import kafka_config
+    return kafka_config.load(path)
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from rastro_fraud import stream
+    from rastro_fraud.model import load, world_for
+    import json as _json
+    m = load(args.models_dir)
+    meta = _json.loads((args.models_dir / f"fraud-{m.version}.json").read_text())
+    world = world_for(meta["seed"], m.time_scale, meta.get("users"), **meta.get("world_settings", {}))
+    result = stream.run(_client(args.client_config), world, args.seconds, args.topic, args.labels_out)
+    print(_json.dumps(result))
+    return 0 if result["failed"] == 0 else 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    from rastro_fraud.model import load
+    from rastro_fraud.service import DecisionService
+    from rastro_producer import metrics_http
+    service = DecisionService(_client(args.client_config), load(args.models_dir), args.instance,
+                              batch=args.batch, warmup=args.warmup)
+    metrics_http.serve(args.metrics_port, tls_cert=args.tls_cert, tls_key=args.tls_key, users_file=args.users_file)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    service.run(stop)
+    return 0
+
+
+def _analyst(args: argparse.Namespace) -> int:
+    from rastro_fraud import feedback
+    record = feedback.send(_client(args.client_config), args.verdict, args.kind, args.key, args.reason, args.analyst)
+    print(json.dumps(record))
+    return 0
+
+
 def report(metrics: dict) -> str:
     """make train's table: the held-out metrics, each pattern, and the deployment decision."""
     h = metrics["held_out"]
@@ -156,7 +225,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return {"generate": _generate, "validate": _validate, "train": _train}[args.command](args)
+        return {"generate": _generate, "validate": _validate, "train": _train, "stream": _stream, "serve": _serve,
+                "analyst": _analyst}[args.command](args)
     except (FileNotFoundError, contract.TransactionError) as exc:
         print(f"rastro-fraud {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 FIELDS = ("timestamp", "transaction_id", "user_id", "card_id", "site_id", "value", "location_id", "country")
 # The largest single transaction the contract accepts (in the currency's units): a typo guard, not a limit.
 MAX_VALUE = 1_000_000.0
-_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
@@ -50,7 +50,7 @@ def epoch(timestamp: str) -> float:
 
 def _identifier(tx: Mapping[str, Any], field: str) -> None:
     value = tx[field]
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
         raise TransactionError(field, value, "must be 1-64 characters of letters, digits, '.', '_', ':' or '-'")
 
 

@@ -243,6 +243,7 @@ def train_and_maybe_deploy(models_dir: Path, seed: int, days: float, held_out_da
     held_out = dataset(world, held_out_days, seed_offset=1)
     metrics = {"version": version, "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "seed": seed, "days": days, "held_out_days": held_out_days, "time_scale": time_scale,
+               "users": users, "world_settings": settings,
                "cards": len(world.cards), "features": list(features.NAMES), "analyst_labels": len(extra),
                "held_out": evaluate(model, held_out, capacity)}
     current = deployed_version(models_dir)

@@ -255,3 +255,14 @@ def test_the_cli_generates_and_validates_and_names_the_bad_field(tmp_path: Path)
 def test_the_cli_refuses_a_bad_option_naming_it() -> None:
     done = cli("train", "--review-capacity", "2")
     assert done.returncode == 2 and "--review-capacity" in done.stderr and "'2'" in done.stderr
+
+
+def test_an_analyst_verdict_names_a_bad_kind_key_or_verdict() -> None:
+    from rastro_fraud import feedback
+    rec = feedback.record("cancel", "card", "c-0000001", analyst="ana")
+    assert rec["verdict"] == "cancelled" and rec["kind"] == "card" and rec["key"] == "c-0000001"
+    for args, field in ((("ban", "card", "c-1"), "verdict"), (("confirm", "terminal", "t-1"), "kind"),
+                        (("confirm", "card", "c 1"), "key")):
+        with pytest.raises(contract.TransactionError) as exc:
+            feedback.record(*args)
+        assert exc.value.field == field and repr(args[["verdict", "kind", "key"].index(field)]) in str(exc.value)
