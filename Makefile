@@ -19,7 +19,7 @@ DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest
 
 LIBRDKAFKA_VERSION := $(shell cat librdkafka/version)
 
-.PHONY: train test-day2 api-assets bench-api bench-api-frameworks bench-deps bench-scale test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-security bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: train test-fraud test-day2 api-assets bench-api bench-api-frameworks bench-deps bench-scale test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-security bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -156,8 +156,16 @@ test-day2: deps api-assets ## the cloud layout (inventories/lab-cloud: names onl
 	  echo "first site.yml on the cloud layout: $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-day2.time
 	RASTRO_INVENTORY=$(DAY2_INVENTORY) $(PY) -m pytest -v --durations=10 -p no:cacheprovider tests/day2/test_cloud_layout.py tests/day2/test_grow_shrink.py tests/day2/test_upgrade.py
 
+# The lab's fraud world: 20,000 customers (~28,000 cards) at 300× real time stream ~240 transactions/s.
+TRAIN_ARGS ?= --users 20000 --time-scale 300 --days 10 --held-out-days 5
 train: deps ## the fraud model: train on the generator's history, print precision/recall/AUC-PR and each pattern on a held-out run, deploy only if not worse (fraud/models)
 	PYTHONPATH=fraud $(PY) -m rastro_fraud train --models-dir fraud/models $(TRAIN_ARGS)
+
+test-fraud: deps ## the fraud decision service on the deployed lab: a model (make train if none), topics, principals, playbooks/fraud.yml, then blocklist/cancel, a flagged card, the DLQ, a live run (one decision each, every pattern caught)
+	@test -f fraud/models/deployed || $(MAKE) --no-print-directory train
+	@mkdir -p $(ARTIFACTS)
+	ansible-playbook playbooks/topics.yml playbooks/kafka_access.yml playbooks/credentials.yml playbooks/fraud.yml > $(ARTIFACTS)/fraud-deploy.log || { tail -60 $(ARTIFACTS)/fraud-deploy.log; exit 1; }
+	$(PY) -m pytest -v -p no:cacheprovider tests/fraud
 
 chaos: ## break the cluster under load: make chaos FAULT=kill [TARGET=kafka2] [DURATION=60]
 	ansible-playbook chaos.yml -e fault=$(or $(FAULT),stop) -e duration=$(or $(DURATION),60) $(if $(TARGET),-e target=$(TARGET))

@@ -75,6 +75,10 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--seconds", type=_positive(float), default=60.0, help="how long to stream (default 60)")
     st.add_argument("--labels-out", type=Path, help="write each transaction's labels here (JSON lines)")
     st.add_argument("--topic", default="card-transactions")
+    st.add_argument("--run", type=int, default=2,
+                    help="which run of the world (0 trained the model, 1 evaluated it; default 2: one neither saw)")
+    st.add_argument("--fraud-boost", type=_positive(float), default=1.0,
+                    help="multiply how often each fraud scenario starts (a short run still sees every one)")
 
     sv = sub.add_parser("serve", help="the decision service (one member of the rastro-fraud group)")
     sv.add_argument("--client-config", type=Path, required=True)
@@ -167,7 +171,9 @@ def _stream(args: argparse.Namespace) -> int:
     m = load(args.models_dir)
     meta = _json.loads((args.models_dir / f"fraud-{m.version}.json").read_text())
     world = world_for(meta["seed"], m.time_scale, meta.get("users"), **meta.get("world_settings", {}))
-    result = stream.run(_client(args.client_config), world, args.seconds, args.topic, args.labels_out)
+    for rate in ("compromised_cards", "compromised_sites", "large_values", "impossible_travels"):
+        setattr(world.settings, rate, getattr(world.settings, rate) * args.fraud_boost)
+    result = stream.run(_client(args.client_config), world, args.seconds, args.topic, args.labels_out, run=args.run)
     print(_json.dumps(result))
     return 0 if result["failed"] == 0 else 1
 
@@ -180,7 +186,8 @@ def _serve(args: argparse.Namespace) -> int:
     from rastro_producer import metrics_http
     service = DecisionService(_client(args.client_config), load(args.models_dir), args.instance,
                               batch=args.batch, warmup=args.warmup)
-    metrics_http.serve(args.metrics_port, tls_cert=args.tls_cert, tls_key=args.tls_key, users_file=args.users_file)
+    metrics_http.serve(args.metrics_port, tls_cert=args.tls_cert, tls_key=args.tls_key, users_file=args.users_file,
+                       health=service.health)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

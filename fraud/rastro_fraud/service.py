@@ -181,6 +181,7 @@ class DecisionService:
         self._pending_outcomes: list[str] = []
         self._card_partition: dict[str, int] = {}
         self.ready = threading.Event()
+        self._last_loop = 0.0
 
     # -- partitions --------------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -323,6 +324,15 @@ class DecisionService:
             self.metrics.latency.observe(max(sent_at - contract.epoch(tx["timestamp"]), 0.0))
             self._pending_outcomes.append(decision.outcome)
 
+    def health(self, stale_after: float = 30.0) -> tuple[int, dict[str, Any]]:
+        """/healthz: ok once the blocklists are read and the loop turns (a batch stuck in a commit
+        for longer than stale_after seconds is not ok)."""
+        alive = time.monotonic() - self._last_loop < stale_after
+        body = {"status": "ok" if self.ready.is_set() and alive else ("starting" if not self.ready.is_set() else "stalled"),
+                "model": self.model.version, "blocklists": self.blocklists.sizes(),
+                "partitions": len([k for k in self._assigned if k[0] == self.topics.transactions])}
+        return (200 if body["status"] == "ok" else 503), body
+
     # -- the loop ----------------------------------------------------------------------------------
     def _rebuild(self) -> None:
         """After an abort: back to the committed offsets, card state rebuilt from the topic."""
@@ -342,6 +352,7 @@ class DecisionService:
                                 on_assign=self._on_assign, on_revoke=self._on_revoke)
         self.ready.set()
         while not stop.is_set():
+            self._last_loop = time.monotonic()
             self.lists.drain()
             for kind, n in self.blocklists.sizes().items():
                 self.metrics.blocklist.labels(kind).set(n)

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def run(conf: dict[str, str], world: World, seconds: float, topic: str = "card-transactions",
-        labels_out: Optional[Path] = None, progress_every: float = 10.0) -> dict[str, Any]:
+        labels_out: Optional[Path] = None, progress_every: float = 10.0, run: int = 2) -> dict[str, Any]:
     producer = Producer({**conf, "linger.ms": 5, "compression.type": "zstd", "acks": "all",
                          "enable.idempotence": True})
     counts = {"acknowledged": 0, "failed": 0}
@@ -34,7 +34,7 @@ def run(conf: dict[str, str], world: World, seconds: float, topic: str = "card-t
     t0 = world.start
     sent = 0
     next_report = started + progress_every
-    for tx in world.transactions():
+    for tx in world.transactions(seed_offset=run):
         offset = epoch(tx["timestamp"]) - t0
         if offset >= seconds:
             break

@@ -13,12 +13,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import ssl
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from prometheus_client import REGISTRY
 from prometheus_client.exposition import MetricsHandler
@@ -105,9 +106,12 @@ class _Server(ThreadingHTTPServer):
 
 def serve(port: int, addr: str = "0.0.0.0", registry: CollectorRegistry = REGISTRY,
           tls_cert: Optional[str] = None, tls_key: Optional[str] = None,
-          users_file: Optional[str] = None) -> ThreadingHTTPServer:
+          users_file: Optional[str] = None,
+          health: Optional[Callable[[], tuple[int, dict[str, Any]]]] = None) -> ThreadingHTTPServer:
     """Start serving `registry` on addr:port in a daemon thread: HTTPS when tls_cert and tls_key are
-    given, basic authentication when users_file is. Raises OSError, ssl.SSLError or UsersFileError."""
+    given, basic authentication when users_file is. With `health`, GET /healthz answers its
+    (status, JSON body) without authentication (the rolling restarts ask it). Raises OSError,
+    ssl.SSLError or UsersFileError."""
     if bool(tls_cert) != bool(tls_key):
         raise ValueError(f"TLS needs both a certificate and a key (certificate={tls_cert!r}, key={tls_key!r})")
     check = _Authenticator(load_users(users_file)) if users_file else None
@@ -122,6 +126,15 @@ def serve(port: int, addr: str = "0.0.0.0", registry: CollectorRegistry = REGIST
                 self.connection.do_handshake()
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            if health and self.path.split("?", 1)[0] == "/healthz":
+                status, body = health()
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
             if check and not check(self.headers.get("Authorization")):
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="rastro metrics"')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import ssl
 import subprocess
@@ -105,3 +106,27 @@ def test_an_empty_users_file_is_refused(tmp_path: Path) -> None:
 def test_a_certificate_without_its_key_is_refused(cert: tuple[Path, Path]) -> None:
     with pytest.raises(ValueError, match="both a certificate and a key"):
         metrics_http.serve(free_port(), "127.0.0.1", CollectorRegistry(), str(cert[0]), None, None)
+
+
+def test_healthz_answers_the_services_own_status_without_credentials(cert: tuple[Path, Path], tmp_path: Path) -> None:
+    users = users_file(tmp_path, [f"prometheus:sha256:s4lt:{metrics_http.password_hash('right', 's4lt')}"])
+    state = {"ready": False}
+    port = free_port()
+    httpd = metrics_http.serve(port, "127.0.0.1", CollectorRegistry(), str(cert[0]), str(cert[1]), str(users),
+                               health=lambda: (200, {"status": "ok"}) if state["ready"] else (503, {"status": "starting"}))
+    try:
+        ctx = ssl.create_default_context(cafile=str(cert[0]))
+        def healthz() -> tuple[int, dict]:
+            try:
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", timeout=5, context=ctx) as resp:
+                    return resp.status, json.loads(resp.read())
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.loads(exc.read())
+        assert healthz() == (503, {"status": "starting"})
+        state["ready"] = True
+        assert healthz() == (200, {"status": "ok"})
+        # /metrics still wants the password.
+        assert get(port, cert[0], None)[0] == 401
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

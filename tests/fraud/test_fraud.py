@@ -1,0 +1,204 @@
+"""The fraud decision service on the lab (make test-fraud): real Kafka, the deployed rastro-fraud on
+every host of group `fraud`, the model `make train` deployed. Clients are the `fraud-client`
+principal from credentials/<inventory>/kafka/fraud-client.properties."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from tests.lib.lab import CREDENTIALS, REPO, inventory_groups, kafka_conf, wait_until
+
+sys.path.insert(0, str(REPO / "fraud"))
+from rastro_fraud import feedback  # noqa: E402
+from rastro_fraud.contract import format_timestamp  # noqa: E402
+
+CLIENT = "fraud-client"
+HEALTH_PORT = 9312
+
+
+def conf(**overrides: Any) -> dict[str, Any]:
+    return kafka_conf(CLIENT, **overrides)
+
+
+@pytest.fixture(scope="module")
+def producer() -> Iterator[Producer]:
+    p = Producer(conf(**{"acks": "all", "enable.idempotence": True, "linger.ms": 2}))
+    yield p
+    p.flush(30)
+
+
+class Decisions:
+    """fraud-decisions from now on, read committed, by transaction id."""
+
+    def __init__(self) -> None:
+        self.consumer = Consumer(conf(**{"group.id": f"fraud-client-test-{uuid.uuid4().hex[:8]}",
+                                         "isolation.level": "read_committed", "auto.offset.reset": "latest",
+                                         "enable.auto.commit": False}))
+        md = self.consumer.list_topics("fraud-decisions", timeout=30).topics["fraud-decisions"]
+        parts = [TopicPartition("fraud-decisions", p) for p in md.partitions]
+        ends = [TopicPartition(tp.topic, tp.partition, self.consumer.get_watermark_offsets(tp, timeout=10)[1]) for tp in parts]
+        self.consumer.assign(ends)
+        self.seen: dict[str, list[dict[str, Any]]] = {}
+
+    def wait_for(self, transaction_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.time() + timeout
+        while transaction_id not in self.seen and time.time() < deadline:
+            self.poll(1.0)
+        assert transaction_id in self.seen, f"no decision for {transaction_id} within {timeout:.0f} s"
+        return self.seen[transaction_id][0]
+
+    def poll(self, timeout: float) -> None:
+        for msg in self.consumer.consume(1000, timeout=timeout):
+            if not msg.error():
+                d = json.loads(msg.value())
+                self.seen.setdefault(d["transaction_id"], []).append(d)
+
+
+@pytest.fixture(scope="module")
+def decisions() -> Iterator[Decisions]:
+    d = Decisions()
+    yield d
+    d.consumer.close()
+
+
+def transaction(card: str, **fields: Any) -> dict[str, Any]:
+    tx = {"timestamp": format_timestamp(datetime.now(timezone.utc)), "transaction_id": f"test-{uuid.uuid4().hex}",
+          "user_id": "u-test-1", "card_id": card, "site_id": "s-00001", "value": 20.0, "location_id": "PT-LIS",
+          "country": "PT"}
+    tx.update(fields)
+    return tx
+
+
+def send(producer: Producer, tx: dict[str, Any]) -> str:
+    producer.produce("card-transactions", key=tx["card_id"].encode(), value=json.dumps(tx).encode())
+    producer.flush(30)
+    return tx["transaction_id"]
+
+
+def test_every_instance_has_read_the_blocklists_and_decides() -> None:
+    import ssl
+    import urllib.request
+    ctx = ssl.create_default_context(cafile=str(CREDENTIALS / "ca.pem"))
+    partitions = 0
+    for host in inventory_groups()["fraud"]:
+        with urllib.request.urlopen(f"https://{host}:{HEALTH_PORT}/healthz", timeout=10, context=ctx) as r:
+            body = json.loads(r.read())
+        assert body["status"] == "ok", (host, body)
+        partitions += body["partitions"]
+    # The group shares the 12 partitions of card-transactions: every one has an owner.
+    assert partitions == 12
+
+
+@pytest.mark.parametrize("kind,field", [("card", "card_id"), ("user", "user_id"), ("site", "site_id")])
+def test_a_blocklisted_card_user_or_site_is_denied_at_once_and_a_cancellation_lets_it_through(
+        producer: Producer, decisions: Decisions, kind: str, field: str) -> None:
+    card = f"c-test-{kind}-{uuid.uuid4().hex[:6]}"
+    key = {"card": card, "user": f"u-test-{uuid.uuid4().hex[:6]}", "site": f"s-test-{uuid.uuid4().hex[:6]}"}[kind]
+    first = transaction(card, **{field: key})
+    assert decisions.wait_for(send(producer, first))["outcome"] == "APPROVED"
+    feedback.send(conf(), "blocklist", kind, key, reason="test: known fraud", analyst="pytest")
+    started = time.time()
+
+    def denied() -> bool:
+        d = decisions.wait_for(send(producer, transaction(card, **{field: key})))
+        return d["outcome"] == "DENIED_BLOCKLIST" and any(f"{kind} {key} blocklisted: test: known fraud" in r for r in d["reasons"])
+    # Every instance applies the verdict from the blocklist topic; a few seconds at most.
+    wait_until(denied, 20, interval=0.5, what=f"{kind} {key} denied")
+    blocked_after = time.time() - started
+    feedback.send(conf(), "cancel", kind, key, analyst="pytest")
+    wait_until(lambda: decisions.wait_for(send(producer, transaction(card, **{field: key})))["outcome"] == "APPROVED",
+               20, interval=0.5, what=f"{kind} {key} approved again after the cancellation")
+    assert blocked_after < 20
+
+
+def test_a_transaction_the_model_flags_blocklists_its_card_and_the_next_one_is_denied(
+        producer: Producer, decisions: Decisions) -> None:
+    """A cloned card: a purchase at home, then minutes later in person in Tokyo for many times the
+    usual amount (impossible travel and a large value at once)."""
+    card = f"c-test-clone-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(timezone.utc)
+    for i in range(6):  # a history: small purchases at home
+        tx = transaction(card, value=18.0 + i, timestamp=format_timestamp(now - timedelta(minutes=30 - i)))
+        decisions.wait_for(send(producer, tx))
+    flagged = decisions.wait_for(send(producer, transaction(card, value=2400.0, location_id="JP-TYO", country="JP",
+                                                            site_id="s-00002")))
+    assert flagged["outcome"] == "REVIEW", flagged
+    nxt = decisions.wait_for(send(producer, transaction(card)))
+    assert nxt["outcome"] == "DENIED_BLOCKLIST" and any(f"card {card} blocklisted" in r for r in nxt["reasons"]), nxt
+    feedback.send(conf(), "cancel", "card", card, analyst="pytest")
+    wait_until(lambda: decisions.wait_for(send(producer, transaction(card)))["outcome"] != "DENIED_BLOCKLIST",
+               20, interval=0.5, what=f"{card} let through after the cancellation")
+
+
+@pytest.mark.parametrize("value,field", [
+    ({"value": -3.0}, "value"),
+    ({"country": "XX"}, "country"),
+    ({"drop": "site_id"}, "site_id"),
+])
+def test_a_bad_transaction_goes_to_the_dlq_with_the_reason(producer: Producer, value: dict, field: str) -> None:
+    tx = transaction(f"c-test-bad-{uuid.uuid4().hex[:6]}")
+    if "drop" in value:
+        del tx[value["drop"]]
+    else:
+        tx.update(value)
+    consumer = Consumer(conf(**{"group.id": f"fraud-client-dlq-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+                                "isolation.level": "read_committed"}))
+    md = consumer.list_topics("card-transactions-dlq", timeout=30).topics["card-transactions-dlq"]
+    consumer.assign([TopicPartition("card-transactions-dlq", p, consumer.get_watermark_offsets(
+        TopicPartition("card-transactions-dlq", p), timeout=10)[1]) for p in md.partitions])
+    send(producer, tx)
+    found: Optional[dict[str, bytes]] = None
+    deadline = time.time() + 30
+    while found is None and time.time() < deadline:
+        for msg in consumer.consume(100, timeout=1):
+            if not msg.error() and json.loads(msg.value()).get("transaction_id") == tx["transaction_id"]:
+                found = dict(msg.headers())
+    consumer.close()
+    assert found is not None, f"{tx['transaction_id']} not in the DLQ"
+    assert found["rastro.error.field"].decode() == field
+    assert found["rastro.error.reason"].decode().startswith(f"{field}: ")
+
+
+def test_a_live_run_gets_exactly_one_decision_per_transaction_and_catches_every_pattern(decisions: Decisions) -> None:
+    """The deployed model's world streamed for 2 minutes (a held-out run: another period than
+    training saw): every transaction decided once, each fraud pattern caught."""
+    labels = REPO / "artifacts" / "fraud" / "labels.jsonl"
+    labels.parent.mkdir(parents=True, exist_ok=True)
+    import subprocess
+    client = CREDENTIALS / "kafka" / f"{CLIENT}.properties"
+    done = subprocess.run([sys.executable, "-m", "rastro_fraud", "stream", "--client-config", str(client),
+                           "--seconds", "120", "--labels-out", str(labels), "--run", "2", "--fraud-boost", "10"],
+                          capture_output=True, text=True, timeout=600, cwd=REPO,
+                          env={"PYTHONPATH": f"{REPO / 'fraud'}:{REPO / 'producer'}", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = [json.loads(line) for line in labels.read_text().splitlines()]
+    assert result["acknowledged"] == len(rows) > 0 and result["failed"] == 0, result
+    wanted = {r["transaction_id"] for r in rows}
+    deadline = time.time() + 120
+    while not wanted <= set(decisions.seen) and time.time() < deadline:
+        decisions.poll(1.0)
+    missing = wanted - set(decisions.seen)
+    twice = [t for t in wanted if len(decisions.seen.get(t, [])) > 1]
+    assert not missing, f"{len(missing)} transactions without a decision, e.g. {sorted(missing)[:3]}"
+    assert not twice, f"{len(twice)} transactions decided twice, e.g. {twice[:3]}"
+    incidents: dict[str, set[str]] = {}
+    caught: dict[str, set[str]] = {}
+    for r in rows:
+        if r["fraud"]:
+            incidents.setdefault(r["pattern"], set()).add(r["incident"])
+            if decisions.seen[r["transaction_id"]][0]["outcome"] != "APPROVED":
+                caught.setdefault(r["pattern"], set()).add(r["incident"])
+    summary = {p: f"{len(caught.get(p, set()))}/{len(ids)}" for p, ids in incidents.items()}
+    (REPO / "artifacts" / "fraud" / "live-run.json").write_text(json.dumps({"stream": result, "incidents_caught": summary}, indent=2))
+    for pattern, ids in incidents.items():
+        assert caught.get(pattern), f"no {pattern} incident caught of {len(ids)}: {summary}"
