@@ -93,9 +93,14 @@ def train(data: Dataset, capacity: float, version: str, time_scale: float, seed:
     cut = int(len(data.y) * 0.8)
     params = dict(max_iter=300, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0,
                   random_state=seed, early_stopping=False)
+    started = time.monotonic()
+    log.info("fitting on the first %d transactions (1 of 2)", cut)
     first = HistGradientBoostingClassifier(**params).fit(data.x[:cut], data.y[:cut])
     threshold = choose_threshold(data.y[cut:], first.predict_proba(data.x[cut:])[:, 1], capacity)
+    log.info("threshold %.3f from the last %d; refitting on all %d (2 of 2, %.0f s so far)",
+             threshold, len(data.y) - cut, len(data.y), time.monotonic() - started)
     final = HistGradientBoostingClassifier(**params).fit(data.x, data.y)
+    log.info("fitted in %.0f s", time.monotonic() - started)
     return Model(version, final, threshold, time_scale, features.NAMES)
 
 
@@ -133,6 +138,7 @@ def replay(model: Model, data: Dataset, scores: Optional[np.ndarray] = None,
 def evaluate(model: Model, data: Dataset, capacity: float) -> dict[str, Any]:
     """Model-only metrics at the threshold and at the review capacity, and the replay's per-pattern
     figures (with the blocklists): incidents caught, fraudulent transactions stopped, genuine ones hit."""
+    log.info("scoring the held-out run (%d transactions) and replaying the decisions", len(data.y))
     y, scores = data.y, model.scores(data.x)
     flagged = scores >= model.threshold
     tp = int(np.sum(flagged & (y == 1)))

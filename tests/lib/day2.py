@@ -5,6 +5,7 @@ write to artifacts/day2/summary.json."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 
@@ -44,7 +45,10 @@ def under_load(fault: str, *extra: str, timeout: int = 3600) -> dict:
     assert run is not None, proc.stdout[-3000:]
     report = json.loads((run / "report.json").read_text())
     log = (run / f"{fault}.log").read_text()
+    # The reassignment's own time: profile_tasks's line for the wait until every move is done.
+    moves = re.search(r"Wait for every move to finish[^\n]*?-+ ([0-9.]+)s", log)
     record(fault, {"run": run.name, "playbook_s": round(report["restored"] - report["injected"], 1),
+                   "reassignment_wait_s": float(moves.group(1)) if moves else None,
                    **{k: report.get(k) for k in ("acknowledged", "lost", "failed", "duplicates", "unavailability_window_s",
                                                   "p99_latency_during_fault_ms", "redis_converged_after_production_s")}})
     assert proc.returncode == 0, proc.stdout[-4000:] + log[-4000:]
