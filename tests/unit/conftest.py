@@ -55,3 +55,32 @@ def redis_server(tmp_path: Path) -> Iterator[redis.Redis]:
     yield client
     proc.terminate()
     proc.wait(10)
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A throw-away PostgreSQL server (Debian's) on a free loopback port; yields its DSN. It runs as
+    the `postgres` system user: PostgreSQL refuses to run as root."""
+    import glob
+    import shutil
+    import tempfile
+    bindir = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
+    # Outside pytest's tmp_path, which only root may enter.
+    top = Path(tempfile.mkdtemp(prefix="rastro-pg-"))
+    top.chmod(0o755)
+    data = top / "data"
+    data.mkdir()
+    shutil.chown(data, "postgres", "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(run + [f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "rastro"], check=True,
+                   capture_output=True)
+    subprocess.run(run + [f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l", str(data / "log"), "-o",
+                          f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    try:
+        yield f"host=127.0.0.1 port={port} user=rastro dbname=postgres"
+    finally:
+        subprocess.run(run + [f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(top, ignore_errors=True)

@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import jsonschema
@@ -266,3 +267,38 @@ def test_an_analyst_verdict_names_a_bad_kind_key_or_verdict() -> None:
         with pytest.raises(contract.TransactionError) as exc:
             feedback.record(*args)
         assert exc.value.field == field and repr(args[["verdict", "kind", "key"].index(field)]) in str(exc.value)
+
+
+# -- the analysts' PostgreSQL copy -----------------------------------------------------------------
+def suspicious(i: int, card: str = "c-1", user: str = "u-1", site: str = "s-1", minute: int = 0) -> dict:
+    tx = {**GOOD, "transaction_id": f"t-{i}", "card_id": card, "user_id": user, "site_id": site,
+          "timestamp": f"2026-12-06T10:{minute:02d}:00.000Z"}
+    decision = Decider(Blocklists(), 0.5, "v3").decide(tx, 0.9)[0]
+    return {**decision.record(tx, "2026-12-06T10:59:00.000Z"), "transaction": tx, "features": [1.0, None, 2.5]}
+
+
+def test_the_store_records_each_suspicious_transaction_once_with_its_offsets(postgres: str) -> None:
+    from rastro_fraud.store import Store
+    store = Store(postgres)
+    store.migrate()
+    store.migrate()  # idempotent
+    assert store.record([suspicious(1), suspicious(2, card="c-2", minute=5)], "fraud-suspicious", {0: 2}) == 2
+    # A replay after a crash between Kafka and PostgreSQL: nothing twice, the offsets move on.
+    assert store.record([suspicious(2, card="c-2", minute=5), suspicious(3, site="s-9", minute=9)], "fraud-suspicious", {0: 4}) == 1
+    assert store.offsets("fraud-suspicious") == {0: 4}
+    assert [r["transaction_id"] for r in store.find(card_id="c-1")] == ["t-3", "t-1"]
+    assert [r["transaction_id"] for r in store.find(site_id="s-9")] == ["t-3"]
+    assert [r["transaction_id"] for r in store.find(since=datetime(2026, 12, 6, 10, 4, tzinfo=timezone.utc),
+                                                    until=datetime(2026, 12, 6, 10, 6, tzinfo=timezone.utc))] == ["t-2"]
+    row = store.find(card_id="c-2")[0]
+    assert row["outcome"] == REVIEW and row["model_version"] == "v3" and row["features"] == [1.0, None, 2.5]
+    with pytest.raises(ValueError, match="^merchant_id: not a filter"):
+        store.find(merchant_id="x")
+    assert store.verdict("t-1", "confirmed", "ana")["verdict_by"] == "ana"
+    store.verdict("t-2", "cancelled", "ana")
+    with pytest.raises(KeyError, match="t-404"):
+        store.verdict("t-404", "confirmed", "ana")
+    with pytest.raises(ValueError, match="^verdict: "):
+        store.verdict("t-3", "maybe", "ana")
+    assert store.labels() == [{"features": [1.0, None, 2.5], "fraud": True}, {"features": [1.0, None, 2.5], "fraud": False}]
+    store.close()
