@@ -83,6 +83,7 @@ class LagCollector(Collector):
         self._max_group_clients = max(1, max_group_clients)
         self._pool = ThreadPoolExecutor(PARALLEL_QUERIES, thread_name_prefix="lag-query")
         self._last_error: Optional[str] = None
+        self._known_groups: Optional[list[tuple[str, int]]] = None
         self._interval = interval
         self._cached: list[GaugeMetricFamily] = []
         self._cached_at = 0.0
@@ -168,10 +169,20 @@ class LagCollector(Collector):
                 high[(tp.topic, tp.partition)] = marks[1]
         return low, high, failed
 
-    def _groups(self) -> list[tuple[str, int]]:
-        groups = self._admin.list_groups(timeout=self._timeout)
-        return sorted((g.id, len(g.members)) for g in groups
-                      if g.protocol_type not in SKIPPED_PROTOCOL_TYPES and self._group_pattern.fullmatch(g.id))
+    def _groups(self) -> tuple[list[tuple[str, int]], Optional[str]]:
+        """(group, members) to report, and why the list is the last one known if it is. Listing asks
+        every broker: with one down the answer is partial (or a transport failure), and the groups
+        known from the last full answer are reported instead of none (their lag froze for the whole
+        outage before)."""
+        try:
+            groups = self._admin.list_groups(timeout=self._timeout)
+        except KafkaException as exc:
+            if self._known_groups is None:
+                raise
+            return self._known_groups, f"groups as last listed ({exc.args[0].str() if exc.args else exc})"
+        self._known_groups = sorted((g.id, len(g.members)) for g in groups
+                                    if g.protocol_type not in SKIPPED_PROTOCOL_TYPES and self._group_pattern.fullmatch(g.id))
+        return self._known_groups, None
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         if self._interval <= 0:
@@ -196,7 +207,7 @@ class LagCollector(Collector):
         try:
             partitions = self._partitions()
             low, high, unanswered = self._log_ends(partitions)
-            groups = self._groups()
+            groups, stale_groups = self._groups()
             per_group: list[list[PartitionLag]] = []
             answered: list[tuple[str, int]] = []
             for group, n in groups:
@@ -217,7 +228,8 @@ class LagCollector(Collector):
             yield _up(0)
             yield duration
             return
-        self.last_error = f"{unanswered} partitions did not answer" if unanswered else None
+        problems = [f"{unanswered} partitions did not answer"] if unanswered else []
+        self.last_error = "; ".join(problems + ([stale_groups] if stale_groups else [])) or None
 
         current = GaugeMetricFamily("kafka_topic_partition_current_offset", "Log end offset of a partition",
                                     labels=["topic", "partition"])

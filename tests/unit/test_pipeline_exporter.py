@@ -211,8 +211,13 @@ def test_group_clients_are_bounded_least_recently_used_closed_first(monkeypatch)
 
 def test_the_group_filter_and_its_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
     class _Admin:
+        broker_down = False
+
         def list_groups(self, timeout: float):
             from types import SimpleNamespace as G
+            if self.broker_down:
+                # What librdkafka answers while one broker is down (seen in a chaos kill).
+                raise KafkaException(KafkaError(KafkaError._PARTIAL, "Failed to list groups: Local: Partial response"))
             return [G(id="rastro-connect", members=[1], protocol_type="connect"),
                     G(id="connect-redis-sink", members=[1, 2], protocol_type="consumer"),
                     G(id="console-consumer-1", members=[], protocol_type="consumer")]
@@ -220,7 +225,16 @@ def test_the_group_filter_and_its_bad_values(capsys: pytest.CaptureFixture[str])
     import re
     collector = LagCollector.__new__(LagCollector)
     collector._admin, collector._timeout, collector._group_pattern = _Admin(), 1, re.compile("connect-.*")
-    assert collector._groups() == [("connect-redis-sink", 2)]
+    collector._known_groups = None
+    assert collector._groups() == ([("connect-redis-sink", 2)], None)
+    # A broker down: the groups last listed are still reported, and why.
+    collector._admin.broker_down = True
+    groups, why = collector._groups()
+    assert groups == [("connect-redis-sink", 2)] and "last listed" in why and "Partial response" in why
+    # Never listed at all: the error stands.
+    collector._known_groups = None
+    with pytest.raises(KafkaException):
+        collector._groups()
     for bad in (["--group-pattern", "(("], ["--max-group-clients", "0"]):
         with pytest.raises(SystemExit) as exc:
             main(["--bootstrap-servers", "kafka1:9092", *bad])
