@@ -77,6 +77,8 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--topic", default="card-transactions")
     st.add_argument("--run", type=int, default=2,
                     help="which run of the world (0 trained the model, 1 evaluated it; default 2: one neither saw)")
+    st.add_argument("--history", type=float, default=0.0,
+                    help="real seconds of the world sent first, at once, with past timestamps (a past for the cards)")
     st.add_argument("--fraud-boost", type=_positive(float), default=1.0,
                     help="multiply how often each fraud scenario starts (a short run still sees every one)")
 
@@ -173,7 +175,11 @@ def _stream(args: argparse.Namespace) -> int:
     world = world_for(meta["seed"], m.time_scale, meta.get("users"), **meta.get("world_settings", {}))
     for rate in ("compromised_cards", "compromised_sites", "large_values", "impossible_travels"):
         setattr(world.settings, rate, getattr(world.settings, rate) * args.fraud_boost)
-    result = stream.run(_client(args.client_config), world, args.seconds, args.topic, args.labels_out, run=args.run)
+    if args.history < 0:
+        print(f"rastro-fraud stream: --history must be 0 or more (got {args.history!r})", file=sys.stderr)
+        return 2
+    result = stream.run(_client(args.client_config), world, args.seconds, args.topic, args.labels_out, run=args.run,
+                        history=args.history)
     print(_json.dumps(result))
     return 0 if result["failed"] == 0 else 1
 
