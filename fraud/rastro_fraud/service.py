@@ -28,7 +28,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.registry import REGISTRY, CollectorRegistry
 
-from rastro_fraud import contract
+from rastro_fraud import contract, feedback
 from rastro_fraud.contract import TransactionError, format_timestamp
 from rastro_fraud.decision import BLOCKLISTS, OUTCOMES, REVIEW, BlocklistEntry, Blocklists, Decider, SiteRule
 from rastro_fraud.features import Features
@@ -36,7 +36,8 @@ from rastro_fraud.model import Model
 
 log = logging.getLogger(__name__)
 GROUP = "rastro-fraud"
-VERDICTS = ("blocklisted", "confirmed", "cancelled")
+# The verdicts fraud-feedback carries (what rastro-fraud analyst sends).
+VERDICTS = tuple(feedback.VERDICTS.values())
 
 
 @dataclass(frozen=True)
