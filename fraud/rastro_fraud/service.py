@@ -36,6 +36,10 @@ from rastro_fraud.model import Model
 
 log = logging.getLogger(__name__)
 GROUP = "rastro-fraud"
+# How soon the group notices a dead instance, and how long a dead instance's open transaction can hold
+# back its partitions (the broker checks for timed-out transactions every 10 s).
+SESSION_TIMEOUT_MS = 10_000
+TRANSACTION_TIMEOUT_MS = 15_000
 # The verdicts fraud-feedback carries (what rastro-fraud analyst sends).
 VERDICTS = tuple(feedback.VERDICTS.values())
 
@@ -172,11 +176,16 @@ class DecisionService:
         self.features = Features(self.sites, model.time_scale)
         self.decider = Decider(self.blocklists, model.threshold, model.version)
         self.site_rule = SiteRule(window=SiteRule().window / model.time_scale)
+        # An instance that dies is noticed after SESSION_TIMEOUT_MS; its open transaction (which
+        # holds back its partitions' committed offsets for the next owner) is aborted at most
+        # TRANSACTION_TIMEOUT_MS after it began, or at once when the instance comes back.
         self.consumer = Consumer({**conf, "group.id": GROUP, "enable.auto.commit": False,
                                   "isolation.level": "read_committed", "auto.offset.reset": "earliest",
-                                  "partition.assignment.strategy": "cooperative-sticky"})
+                                  "partition.assignment.strategy": "cooperative-sticky",
+                                  "session.timeout.ms": SESSION_TIMEOUT_MS, "heartbeat.interval.ms": SESSION_TIMEOUT_MS // 5})
         self.producer = Producer({**conf, "transactional.id": f"{GROUP}-{instance}", "linger.ms": 5,
-                                  "compression.type": "zstd", "acks": "all"})
+                                  "compression.type": "zstd", "acks": "all",
+                                  "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS})
         self._assigned: set[tuple[str, int]] = set()
         self._needs_warmup: set[tuple[str, int]] = set()
         self._pending_outcomes: list[str] = []

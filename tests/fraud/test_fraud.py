@@ -15,7 +15,7 @@ from typing import Any, Iterator, Optional
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from tests.lib.lab import CREDENTIALS, REPO, inventory_groups, kafka_conf, wait_until
+from tests.lib.lab import CREDENTIALS, REPO, ansible_playbook, inventory_groups, kafka_conf, newest_chaos_run, wait_until
 
 sys.path.insert(0, str(REPO / "fraud"))
 from rastro_fraud import feedback  # noqa: E402
@@ -24,6 +24,14 @@ from rastro_fraud.contract import format_timestamp  # noqa: E402
 CLIENT = "fraud-client"
 HEALTH_PORT = 9312
 MODELS = REPO / "fraud" / "models"
+
+
+def health(host: str) -> dict[str, Any]:
+    import ssl
+    import urllib.request
+    ctx = ssl.create_default_context(cafile=str(CREDENTIALS / "ca.pem"))
+    with urllib.request.urlopen(f"https://{host}:{HEALTH_PORT}/healthz", timeout=10, context=ctx) as r:
+        return json.loads(r.read())
 
 
 def deployed_model() -> dict[str, Any]:
@@ -101,13 +109,9 @@ def send(producer: Producer, tx: dict[str, Any]) -> str:
 
 
 def test_every_instance_has_read_the_blocklists_and_decides() -> None:
-    import ssl
-    import urllib.request
-    ctx = ssl.create_default_context(cafile=str(CREDENTIALS / "ca.pem"))
     partitions = 0
     for host in inventory_groups()["fraud"]:
-        with urllib.request.urlopen(f"https://{host}:{HEALTH_PORT}/healthz", timeout=10, context=ctx) as r:
-            body = json.loads(r.read())
+        body = health(host)
         assert body["status"] == "ok", (host, body)
         partitions += body["partitions"]
     # The group shares the 12 partitions of card-transactions: every one has an owner.
@@ -223,3 +227,26 @@ def test_a_live_run_gets_exactly_one_decision_per_transaction_and_catches_every_
     (REPO / "artifacts" / "fraud" / "live-run.json").write_text(json.dumps({"stream": result, "incidents_caught": summary}, indent=2))
     for pattern, ids in incidents.items():
         assert caught.get(pattern), f"no {pattern} incident caught of {len(ids)}: {summary}"
+
+
+def test_a_decision_instance_sigkilled_under_load_leaves_none_undecided_and_none_decided_twice() -> None:
+    """chaos.yml's fraud-kill: the driver pipeline at its chaos load and 200 transactions/s, the
+    decision instance on the first fraud host SIGKILLed and held down 30 s, then started again."""
+    target = inventory_groups()["fraud"][0]
+    assert health(target)["partitions"] > 0, f"{target} decides nothing: killing it would prove nothing"
+    started = time.time()
+    proc = ansible_playbook("chaos.yml", "-e", "fault=fraud-kill", "-e", "duration=30", timeout=1800)
+    run = newest_chaos_run("fraud-kill", started)
+    assert run is not None, proc.stdout[-3000:]
+    report = json.loads((run / "fraud.json").read_text())
+    out = REPO / "artifacts" / "fraud"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "chaos-fraud-kill.json").write_text(json.dumps(report, indent=2) + "\n")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert report["fault"]["target"] == target and report["fault"]["injected"], report["fault"]
+    assert report["acknowledged"] >= 0.9 * 200 * (30 + 40) and report["failed"] == 0, report
+    assert report["undecided"] == 0, report
+    assert report["decided_twice"] == 0, report
+    drivers = json.loads((run / "report.json").read_text())
+    assert drivers["lost"] == 0 and drivers["failed"] == 0, drivers
+    wait_until(lambda: health(target)["status"] == "ok", 60, what=f"{target} deciding again")
