@@ -94,7 +94,7 @@ molecule-create molecule-destroy: molecule-%:
 	@rm -f $(ARTIFACTS)/molecule/shared-lab-applied
 
 # The last test greps artifacts/ for secrets once more, now that the chaos runs wrote theirs.
-integration: deps api-assets ## fresh lab → site.yml --diff → assertions (Redis HA, rebuild, watchdog, dispatch API and its map included) → idempotent re-run → molecule verifies → chaos faults under load (Redis kill and wipe, a dispatch API host killed too) → site.yml changes nothing, same Redis primary → bench-scale for 30 s (completes, loses nothing)
+integration: deps api-assets ## fresh lab → site.yml --diff → assertions (Redis HA, rebuild, watchdog, dispatch API and its map included) → molecule verifies → chaos faults under load (Redis kill and wipe, a dispatch API host killed too) → site.yml run again changes nothing (idempotent, nothing left behind), same Redis primary → bench-scale for 30 s (completes, loses nothing)
 	@mkdir -p $(ARTIFACTS)
 	lab/lab.sh down
 	lab/lab.sh up
@@ -103,8 +103,8 @@ integration: deps api-assets ## fresh lab → site.yml --diff → assertions (Re
 	$(PY) -m pytest -v --durations=25 -p no:cacheprovider tests/integration/test_cluster.py tests/integration/test_topics.py \
 	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py tests/integration/test_connector_module.py tests/integration/test_redis_ha.py \
 	  tests/integration/test_dispatch_api.py tests/integration/test_monitoring.py \
-	  tests/integration/test_rolling_restart.py tests/integration/test_security.py tests/integration/test_idempotence.py \
-	  tests/integration/test_molecule_verify.py tests/integration/test_chaos.py \
+	  tests/integration/test_rolling_restart.py tests/integration/test_security.py \
+	  tests/integration/test_molecule_verify.py tests/integration/test_chaos.py tests/integration/test_idempotence.py \
 	  tests/integration/test_bench_scale.py \
 	  tests/integration/test_security.py::test_no_secret_under_artifacts
 
@@ -135,8 +135,8 @@ bench-producer: deps ## our producer vs Kafka's ProducerPerformance on the lab c
 redis-state: ## the drivers' state in Redis via redis-cli: counts, a sample, no duplicates
 	@tests/redis_state.sh
 
-test-chaos: deps ## chaos.yml under 5,000 updates/s for stop, kill, isolate, connect-kill, redis-restart, redis-kill, redis-wipe, then site.yml changes nothing (needs a deployed lab)
-	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_chaos.py
+test-chaos: deps ## chaos.yml under 5,000 updates/s for stop, kill, isolate, connect-kill, redis-restart, redis-kill, redis-wipe, api-kill, then site.yml changes nothing (needs a deployed lab)
+	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_chaos.py tests/integration/test_idempotence.py
 
 test-rotation: deps ## playbooks/rotate-certs.yml under load: certificate renewal (5,000 updates/s, ~15 min), then CA replacement (2,000 updates/s, ~30 min), nothing lost, site.yml changes nothing after each (needs a deployed lab)
 	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_rotation.py
