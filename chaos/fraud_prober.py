@@ -13,6 +13,7 @@ is exactly one decision each across the fault, not what the model makes of them.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import sys
@@ -102,8 +103,7 @@ def main() -> int:
     acked: set[str] = set()
     failed: list[str] = []
 
-    def delivered(err: Optional[KafkaError], msg: Message) -> None:
-        tid = msg.headers()[0][1].decode() if msg.headers() else ""
+    def delivered(tid: str, err: Optional[KafkaError], _msg: Message) -> None:
         if err:
             failed.append(f"{tid}: {err}")
         else:
@@ -127,7 +127,7 @@ def main() -> int:
         while True:
             try:
                 producer.produce(TRANSACTIONS, key=card.encode(), value=json.dumps(tx).encode(),
-                                 headers=[("rastro.prober.id", tid.encode())], on_delivery=delivered)
+                                 on_delivery=functools.partial(delivered, tid))
                 break
             except BufferError:
                 producer.poll(0.05)

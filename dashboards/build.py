@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Builds rastro's Grafana dashboards (dashboards/*.json) from the panel lists below.
 
-One source for five dashboards keeps their layout, datasource and style consistent; the JSON is
+One source for six dashboards keeps their layout, datasource and style consistent; the JSON is
 committed so Grafana provisioning needs nothing but the files. `build.py --check` fails when the
 JSON is out of date (run by the unit tests). Every expression is also queried against the lab's
 Prometheus by tests/integration/test_monitoring.py: a panel without data fails the tests."""
@@ -162,6 +162,35 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
          [("sum by (instance) (rate(rastro_api_requests_total[1m]))", "{{instance}}")], "reqps", 12),
         ("Drivers by status (geo sets)", "timeseries",
          [("max by (status) (rastro_driver_state_geo_members)", "{{status}}")], "none", 12),
+    ]),
+    # Where playbooks/fraud.yml deployed the decision service (tests/fraud checks every panel).
+    "fraud": ("rastro / Fraud scoring", [
+        ("Decision instances up", "stat", [('sum(up{job="fraud"})', "up")], "none", 4),
+        ("Decisions /s", "stat", [("sum(rate(rastro_fraud_decisions_total[1m]))", "decisions/s")], "ops", 4),
+        ("Decision latency p90", "stat",
+         [("histogram_quantile(0.9, sum by (le) (rate(rastro_fraud_decision_latency_seconds_bucket[5m])))", "p90")],
+         "s", 4),
+        ("Transactions waiting (lag)", "stat",
+         [('sum(kafka_consumergroup_lag_sum{consumergroup="rastro-fraud", topic="card-transactions"})', "lag")],
+         "none", 4),
+        ("Model version", "stat", [("max by (version) (rastro_fraud_model_info)", "{{version}}")], "none", 4),
+        ("Dead letters (5 min)", "stat", [("sum(increase(rastro_fraud_dead_letters_total[5m])) or vector(0)", "DLQ")],
+         "none", 4),
+        ("Decisions /s by outcome", "timeseries",
+         [("sum by (outcome) (rate(rastro_fraud_decisions_total[1m]))", "{{outcome}}")], "ops", 12),
+        ("Decision latency p50, p90, p99 (transaction timestamp to decision)", "timeseries",
+         [(f"histogram_quantile({q}, sum by (le) (rate(rastro_fraud_decision_latency_seconds_bucket[1m])))", f"p{p}")
+          for q, p in (("0.5", "50"), ("0.9", "90"), ("0.99", "99"))], "s", 12),
+        ("Blocklist entries", "timeseries",
+         [("max by (blocklist) (rastro_fraud_blocklist_entries)", "{{blocklist}}")], "none", 12),
+        ("Model scores (share of transactions per score band)", "timeseries",
+         [("sum by (le) (rate(rastro_fraud_score_bucket[5m])) / scalar(sum(rate(rastro_fraud_score_count[5m])))",
+           "score <= {{le}}")], "percentunit", 12),
+        ("Feedback applied /s by verdict", "timeseries",
+         [("sum by (verdict) (rate(rastro_fraud_feedback_applied_total[5m])) or vector(0)", "{{verdict}}")], "ops", 12),
+        ("Kafka transactions /s by result, by host", "timeseries",
+         [("sum by (instance, result) (rate(rastro_fraud_kafka_transactions_total[1m]))", "{{instance}} {{result}}")],
+         "ops", 12),
     ]),
 }
 

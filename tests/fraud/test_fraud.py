@@ -250,3 +250,51 @@ def test_a_decision_instance_sigkilled_under_load_leaves_none_undecided_and_none
     drivers = json.loads((run / "report.json").read_text())
     assert drivers["lost"] == 0 and drivers["failed"] == 0, drivers
     wait_until(lambda: health(target)["status"] == "ok", 60, what=f"{target} deciding again")
+
+
+def test_prometheus_scrapes_every_instance_and_every_fraud_panel_and_alert_metric_has_data(producer: Producer) -> None:
+    """roles/fraud gave Prometheus its targets (file_sd); with transactions flowing, every panel of
+    dashboards/fraud.json answers and every metric its rules and panels name exists."""
+    import threading
+    from tests.lib.prom import METRIC, api, query, targets
+    hosts = set(inventory_groups()["fraud"])
+    stop = threading.Event()
+
+    def traffic() -> None:
+        # 20 transactions/s on a few cards while Prometheus scrapes (rate() panels need two samples).
+        i = 0
+        while not stop.is_set():
+            producer.produce("card-transactions", key=f"c-test-mon-{i % 50}".encode(),
+                             value=json.dumps(transaction(f"c-test-mon-{i % 50}")).encode())
+            producer.poll(0)
+            i += 1
+            time.sleep(0.05)
+
+    sender = threading.Thread(target=traffic, daemon=True)
+    sender.start()
+    try:
+        def scraped() -> bool:
+            up = {t["labels"]["instance"] for t in targets() if t["labels"]["job"] == "fraud" and t["health"] == "up"}
+            return up == hosts
+        wait_until(scraped, 60, interval=3, what=f"Prometheus scraping rastro-fraud on {sorted(hosts)}")
+        wait_until(lambda: bool(query("sum(rate(rastro_fraud_decisions_total[1m])) > 0")), 90, interval=3,
+                   what="a decision rate in Prometheus")
+        wait_until(lambda: bool(query('sum(kafka_consumergroup_lag_sum{consumergroup="rastro-fraud"})')), 90,
+                   interval=3, what="the lag exporter reporting the group rastro-fraud")
+        known = set(api("label/__name__/values"))
+        sources = [REPO / "dashboards/fraud.json", REPO / "roles/prometheus/files/rules/rastro-fraud-alerts.yml"]
+        unknown = {f"{p.name}: {m}" for p in sources for m in METRIC.findall(p.read_text()) if m not in known}
+        assert not unknown, sorted(unknown)
+        empty, checked = [], 0
+        for panel in json.loads((REPO / "dashboards/fraud.json").read_text())["panels"]:
+            for target in panel["targets"]:
+                checked += 1
+                if not query(target["expr"]):
+                    empty.append(f"{panel['title']}: {target['expr']}")
+        assert checked >= 12
+        assert not empty, "panels without data:\n" + "\n".join(empty)
+        rules = [r for g in api("rules")["groups"] if g["name"] == "fraud" for r in g["rules"]]
+        assert len(rules) == 6 and all(r["health"] == "ok" for r in rules), rules
+    finally:
+        stop.set()
+        sender.join(5)

@@ -4,6 +4,7 @@ credentials/<inventory>/monitoring.properties."""
 from __future__ import annotations
 
 import contextlib
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -11,6 +12,9 @@ from rastro_producer import monitoring
 
 from tests.lib import proxy
 from tests.lib.lab import CREDENTIALS
+
+# Metric names, not label names (followed by a matcher) nor console template names (quoted).
+METRIC = re.compile(r"\b((?:kafka|rastro|redis|node)_[a-z0-9_]+)(?![a-z0-9_]|\s*(?:=|!=|=~|!~)|\")")
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,27 +24,43 @@ def promtool() -> str:
     return found
 
 
-def test_rules_pass_promtool_check() -> None:
-    proc = subprocess.run([promtool(), "check", "rules", str(RULES / "rastro-alerts.yml")], capture_output=True, text=True)
+# Every rules file the role installs, each with its promtool unit tests beside it in tests/.
+RULE_FILES = sorted(p.name for p in RULES.glob("*.yml"))
+
+
+def test_every_rules_file_is_installed_and_has_tests() -> None:
+    defaults = yaml.safe_load((REPO / "roles/prometheus/defaults/main.yml").read_text())
+    assert sorted(Path(f).name for f in defaults["prometheus_alert_rule_files"]) == RULE_FILES
+    assert RULE_FILES == ["rastro-alerts.yml", "rastro-fraud-alerts.yml"]
+    for name in RULE_FILES:
+        assert (RULES / "tests" / name.replace(".yml", ".test.yml")).exists(), name
+
+
+@pytest.mark.parametrize("name", RULE_FILES)
+def test_rules_pass_promtool_check(name: str) -> None:
+    proc = subprocess.run([promtool(), "check", "rules", str(RULES / name)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_rules_pass_promtool_unit_tests() -> None:
-    proc = subprocess.run([promtool(), "test", "rules", "rastro-alerts.test.yml"], cwd=RULES / "tests",
+@pytest.mark.parametrize("name", RULE_FILES)
+def test_rules_pass_promtool_unit_tests(name: str) -> None:
+    proc = subprocess.run([promtool(), "test", "rules", name.replace(".yml", ".test.yml")], cwd=RULES / "tests",
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_every_alert_has_a_test_where_it_fires() -> None:
-    alerts = {r["alert"] for g in yaml.safe_load((RULES / "rastro-alerts.yml").read_text())["groups"] for r in g["rules"]}
-    tests = yaml.safe_load((RULES / "tests/rastro-alerts.test.yml").read_text())["tests"]
+@pytest.mark.parametrize("name", RULE_FILES)
+def test_every_alert_has_a_test_where_it_fires(name: str) -> None:
+    alerts = {r["alert"] for g in yaml.safe_load((RULES / name).read_text())["groups"] for r in g["rules"]}
+    tests = yaml.safe_load((RULES / "tests" / name.replace(".yml", ".test.yml")).read_text())["tests"]
     fired = {t["alertname"] for case in tests for t in case.get("alert_rule_test", []) if t.get("exp_alerts")}
     assert alerts - fired == set(), f"alerts never shown firing in a test: {sorted(alerts - fired)}"
     assert fired - alerts == set(), f"tests for unknown alerts: {sorted(fired - alerts)}"
 
 
-def test_every_alert_says_what_and_how_bad() -> None:
-    for g in yaml.safe_load((RULES / "rastro-alerts.yml").read_text())["groups"]:
+@pytest.mark.parametrize("name", RULE_FILES)
+def test_every_alert_says_what_and_how_bad(name: str) -> None:
+    for g in yaml.safe_load((RULES / name).read_text())["groups"]:
         for r in g["rules"]:
             assert r["labels"]["severity"] in ("critical", "warning"), r["alert"]
             assert r["annotations"]["summary"] and r["annotations"]["description"], r["alert"]
