@@ -298,3 +298,12 @@ def test_prometheus_scrapes_every_instance_and_every_fraud_panel_and_alert_metri
     finally:
         stop.set()
         sender.join(5)
+
+
+def test_fraud_playbook_run_again_changes_nothing() -> None:
+    """playbooks/fraud.yml (the decision service and Prometheus's targets) is idempotent."""
+    from tests.lib.lab import recap
+    run = ansible_playbook("playbooks/fraud.yml", timeout=1200)
+    assert run.returncode == 0, run.stdout[-4000:]
+    changed = {h: c["changed"] for h, c in recap(run.stdout).items() if c["changed"]}
+    assert not changed, f"playbooks/fraud.yml run again changed something: {changed}\n{run.stdout[-4000:]}"
