@@ -5,7 +5,10 @@
   rastro-fraud train --models-dir fraud/models         the next model version (make train)
   rastro-fraud stream --client-config F --seconds 60   the deployed model's world, live, into Kafka
   rastro-fraud serve --client-config F                 the decision service
-  rastro-fraud analyst blocklist|confirm|cancel KIND KEY   an analyst's verdict
+  rastro-fraud analyst blocklist|confirm|cancel KIND KEY   an analyst's verdict on a card, user or site
+  rastro-fraud record --client-config F --database F   fraud-suspicious into PostgreSQL
+  rastro-fraud suspicious --database F [--card C] ...  the analysts' query: suspicious transactions
+  rastro-fraud review TRANSACTION confirm|cancel ...    an analyst's verdict on one of them (PostgreSQL and Kafka)
 """
 
 from __future__ import annotations
@@ -20,6 +23,14 @@ from typing import Optional, Sequence
 from rastro_fraud import contract
 
 log = logging.getLogger("rastro_fraud")
+
+
+def _timestamp(value: str) -> "datetime":  # type: ignore[name-defined]
+    from datetime import datetime
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an ISO 8601 time such as 2026-12-07T10:00:00Z (got {value!r})") from None
 
 
 def _positive(kind: type) -> "argparse._ActionType":  # type: ignore[name-defined]
@@ -101,6 +112,27 @@ def parser() -> argparse.ArgumentParser:
     an.add_argument("--client-config", type=Path, required=True)
     an.add_argument("--reason", default="")
     an.add_argument("--analyst", default="")
+
+    rc = sub.add_parser("record", help="the recorder: fraud-suspicious into PostgreSQL (one member of its group)")
+    rc.add_argument("--client-config", type=Path, required=True)
+    rc.add_argument("--database", type=Path, required=True, help="database client file (hosts, port, dbname, user, password)")
+
+    sq = sub.add_parser("suspicious", help="suspicious transactions from PostgreSQL, newest first, as JSON lines")
+    sq.add_argument("--database", type=Path, required=True, help="e.g. credentials/local/fraud-analyst-db.properties")
+    sq.add_argument("--card", dest="card_id")
+    sq.add_argument("--user", dest="user_id")
+    sq.add_argument("--site", dest="site_id")
+    sq.add_argument("--since", type=_timestamp, help="ISO 8601 time, e.g. 2026-12-07T10:00:00Z")
+    sq.add_argument("--until", type=_timestamp)
+    sq.add_argument("--limit", type=_positive(int), default=100)
+
+    rv = sub.add_parser("review", help="an analyst's verdict on one suspicious transaction: recorded in PostgreSQL "
+                                       "and sent to fraud-feedback for its card (confirm keeps it blocklisted, cancel lets it through)")
+    rv.add_argument("transaction_id")
+    rv.add_argument("verdict", choices=["confirm", "cancel"])
+    rv.add_argument("--database", type=Path, required=True)
+    rv.add_argument("--client-config", type=Path, required=True)
+    rv.add_argument("--analyst", required=True)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -208,6 +240,50 @@ def _analyst(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    from rastro_fraud import recorder
+    from rastro_fraud.store import Store
+    store = Store.from_file(args.database)
+    store.migrate()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    written = recorder.run(_client(args.client_config), store, stop)
+    log.info("stopped after recording %d suspicious transactions", written)
+    store.close()
+    return 0
+
+
+def _suspicious(args: argparse.Namespace) -> int:
+    from rastro_fraud.store import Store
+    store = Store.from_file(args.database)
+    rows = store.find(since=args.since, until=args.until, limit=args.limit, card_id=args.card_id, user_id=args.user_id,
+                      site_id=args.site_id)
+    for row in rows:
+        print(json.dumps(row, default=str))
+    store.close()
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    from rastro_fraud import feedback
+    from rastro_fraud.store import Store
+    store = Store.from_file(args.database)
+    try:
+        row = store.verdict(args.transaction_id, {"confirm": "confirmed", "cancel": "cancelled"}[args.verdict], args.analyst)
+    except KeyError as exc:
+        print(f"rastro-fraud review: {exc.args[0]}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    sent = feedback.send(_client(args.client_config), args.verdict, "card", row["card_id"],
+                         f"review of {args.transaction_id}", args.analyst)
+    print(json.dumps({"transaction_id": args.transaction_id, "verdict": row["verdict"], "feedback": sent}, default=str))
+    return 0
+
+
 def report(metrics: dict) -> str:
     """make train's table: the held-out metrics, each pattern, and the deployment decision."""
     h = metrics["held_out"]
@@ -239,7 +315,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return {"generate": _generate, "validate": _validate, "train": _train, "stream": _stream, "serve": _serve,
-                "analyst": _analyst}[args.command](args)
-    except (FileNotFoundError, contract.TransactionError) as exc:
+                "analyst": _analyst, "record": _record, "suspicious": _suspicious, "review": _review}[args.command](args)
+    except (FileNotFoundError, ValueError, contract.TransactionError) as exc:
         print(f"rastro-fraud {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Iterable, Optional
+from pathlib import Path
+from typing import Any, Iterable, Optional, Union
 
 import psycopg2
 import psycopg2.extras
@@ -50,10 +51,40 @@ CREATE TABLE IF NOT EXISTS kafka_offsets (
 FILTERS = ("card_id", "user_id", "site_id")
 
 
+# What a database client file holds (credentials/<inventory>/fraud-analyst-db.properties, and the
+# recorder's /etc/rastro/fraud-recorder-db.properties): key=value lines.
+DATABASE_KEYS = ("hosts", "port", "dbname", "user", "password")
+
+
+def database_config(path: Union[str, Path]) -> dict[str, str]:
+    """libpq connection keywords from a database client file: every host of `hosts` is tried and the
+    one that takes writes is used (target_session_attrs=read-write), so a promoted standby is found
+    after a failover; sslrootcert is taken relative to the file's folder. Errors name the file and
+    the missing key."""
+    from rastro_producer.kafka_config import read_properties
+    props = read_properties(path)
+    missing = [k for k in DATABASE_KEYS if not props.get(k)]
+    if missing:
+        raise ValueError(f"{path}: {missing[0]}: missing (needs {', '.join(DATABASE_KEYS)})")
+    hosts = [h.strip() for h in props["hosts"].split(",") if h.strip()]
+    conf = {"host": ",".join(hosts), "port": ",".join([props["port"]] * len(hosts)), "dbname": props["dbname"],
+            "user": props["user"], "password": props["password"], "target_session_attrs": "read-write",
+            "connect_timeout": props.get("connect_timeout", "5"), "sslmode": props.get("sslmode", "verify-full")}
+    if props.get("sslrootcert"):
+        root = Path(props["sslrootcert"])
+        conf["sslrootcert"] = str(root if root.is_absolute() else Path(path).resolve().parent / root)
+    return conf
+
+
 class Store:
-    def __init__(self, dsn: str, consumer: str = "rastro-fraud-recorder") -> None:
-        self.conn = psycopg2.connect(dsn)
+    def __init__(self, dsn: str = "", consumer: str = "rastro-fraud-recorder", **connect: str) -> None:
+        """dsn: a libpq connection string; or the keywords of database_config()."""
+        self.conn = psycopg2.connect(dsn, **connect)
         self.consumer = consumer
+
+    @classmethod
+    def from_file(cls, path: Union[str, Path], consumer: str = "rastro-fraud-recorder") -> "Store":
+        return cls(consumer=consumer, **database_config(path))
 
     def migrate(self) -> None:
         with self.conn, self.conn.cursor() as cur:

@@ -140,19 +140,25 @@ def test_a_blocklisted_card_user_or_site_is_denied_at_once_and_a_cancellation_le
     assert blocked_after < 20
 
 
+def cloned_card(producer: Producer, decisions: Decisions, card: str) -> dict[str, Any]:
+    """Small purchases at home an hour apart, then in person in Tokyo for a hundred times the usual
+    amount: the decision of that last one."""
+    hour = 3600.0 / deployed_model()["time_scale"]
+    now = datetime.now(timezone.utc)
+    for i in range(6):
+        at = format_timestamp(now - timedelta(seconds=(6 - i) * hour))
+        decisions.wait_for(send(producer, transaction(card, value=18.0 + i, timestamp=at)))
+    return decisions.wait_for(send(producer, transaction(card, value=2400.0, location_id="JP-TYO", country="JP",
+                                                         site_id="s-00002")))
+
+
 def test_a_transaction_the_model_flags_blocklists_its_card_and_the_next_one_is_denied(
         producer: Producer, decisions: Decisions) -> None:
     """A cloned card: small purchases at home an hour apart, then an hour later in person in Tokyo for
     a hundred times the usual amount (impossible travel and a large value at once). Times are the
     model's: its world runs time_scale times faster than the clock."""
     card = f"c-test-clone-{uuid.uuid4().hex[:6]}"
-    hour = 3600.0 / deployed_model()["time_scale"]
-    now = datetime.now(timezone.utc)
-    for i in range(6):
-        at = format_timestamp(now - timedelta(seconds=(6 - i) * hour))
-        decisions.wait_for(send(producer, transaction(card, value=18.0 + i, timestamp=at)))
-    flagged = decisions.wait_for(send(producer, transaction(card, value=2400.0, location_id="JP-TYO", country="JP",
-                                                            site_id="s-00002")))
+    flagged = cloned_card(producer, decisions, card)
     assert flagged["outcome"] == "REVIEW", flagged
     nxt = decisions.wait_for(send(producer, transaction(card)))
     assert nxt["outcome"] == "DENIED_BLOCKLIST" and any(f"card {card} blocklisted" in r for r in nxt["reasons"]), nxt
@@ -307,3 +313,77 @@ def test_fraud_playbook_run_again_changes_nothing() -> None:
     assert run.returncode == 0, run.stdout[-4000:]
     changed = {h: c["changed"] for h, c in recap(run.stdout).items() if c["changed"]}
     assert not changed, f"playbooks/fraud.yml run again changed something: {changed}\n{run.stdout[-4000:]}"
+
+
+# -- the analysts' PostgreSQL ----------------------------------------------------------------------
+DB_FILE = CREDENTIALS / "fraud-analyst-db.properties"
+
+
+def rastro_fraud(*args: str) -> Any:
+    import subprocess
+    return subprocess.run([sys.executable, "-m", "rastro_fraud", *args], capture_output=True, text=True, timeout=120,
+                          cwd=REPO, env={"PYTHONPATH": f"{REPO / 'fraud'}:{REPO / 'producer'}", "PATH": "/usr/bin:/bin"})
+
+
+def test_the_database_has_a_primary_and_a_streaming_standby_and_refuses_plaintext() -> None:
+    import psycopg2
+    from rastro_fraud.store import database_config
+    from tests.lib.lab import ssh
+    primary, *standbys = inventory_groups()["postgresql"]
+    assert standbys, "a standby is the database's second copy"
+    conf = database_config(DB_FILE)
+    with psycopg2.connect(**conf) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_is_in_recovery(), inet_server_addr()::text, current_setting('ssl')")
+        in_recovery, addr, ssl_on = cur.fetchone()
+    assert not in_recovery and ssl_on == "on", (in_recovery, ssl_on)
+    streaming = ssh(primary, "runuser -u postgres -- psql -Atc \"SELECT application_name || ' ' || state FROM pg_stat_replication\"")
+    assert sorted(streaming.stdout.split("\n")[:-1]) == sorted(f"{h} streaming" for h in standbys), streaming.stdout
+    plain = {**conf, "sslmode": "disable", "target_session_attrs": "any"}
+    plain.pop("sslrootcert", None)
+    with pytest.raises(psycopg2.OperationalError, match="no encryption|SSL off"):
+        psycopg2.connect(**plain)
+    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+        psycopg2.connect(**{**conf, "password": "not-the-password"})
+
+
+def test_a_flagged_transaction_reaches_the_analysts_database_and_a_review_cancels_its_card(
+        producer: Producer, decisions: Decisions) -> None:
+    """The recorder copies the REVIEW decision into PostgreSQL (primary and standby); `rastro-fraud
+    suspicious` finds it by card, `rastro-fraud review ... cancel` records the verdict there and lets
+    the card through again."""
+    import psycopg2
+    from rastro_fraud.store import database_config
+    card = f"c-test-review-{uuid.uuid4().hex[:6]}"
+    flagged = cloned_card(producer, decisions, card)
+    assert flagged["outcome"] == "REVIEW", flagged
+    found: list[dict[str, Any]] = []
+
+    def recorded() -> bool:
+        done = rastro_fraud("suspicious", "--database", str(DB_FILE), "--card", card)
+        assert done.returncode == 0, done.stderr
+        found[:] = [json.loads(line) for line in done.stdout.splitlines()]
+        return bool(found)
+    wait_until(recorded, 60, interval=1, what=f"{card}'s suspicious transaction in PostgreSQL")
+    assert found[0]["transaction_id"] == flagged["transaction_id"] and found[0]["verdict"] is None, found
+    # The file lists the database hosts in the inventory's order: the primary, then the standbys.
+    primary_conf = database_config(DB_FILE)
+    standby = primary_conf["host"].split(",")[1]
+    conf = {**primary_conf, "host": standby, "port": primary_conf["port"].split(",")[1], "target_session_attrs": "any"}
+
+    def on_standby() -> bool:
+        with psycopg2.connect(**conf) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM suspicious_transactions WHERE card_id = %s", (card,))
+            return cur.fetchone()[0] == 1
+    wait_until(on_standby, 30, interval=1, what=f"{card}'s row on the standby {standby}")
+    assert decisions.wait_for(send(producer, transaction(card)))["outcome"] == "DENIED_BLOCKLIST"
+    done = rastro_fraud("review", flagged["transaction_id"], "cancel", "--database", str(DB_FILE),
+                        "--client-config", str(CREDENTIALS / "kafka" / f"{CLIENT}.properties"), "--analyst", "pytest")
+    assert done.returncode == 0, done.stderr
+    again = rastro_fraud("suspicious", "--database", str(DB_FILE), "--card", card)
+    row = json.loads(again.stdout.splitlines()[0])
+    assert row["verdict"] == "cancelled" and row["verdict_by"] == "pytest", row
+    wait_until(lambda: decisions.wait_for(send(producer, transaction(card)))["outcome"] != "DENIED_BLOCKLIST",
+               20, interval=0.5, what=f"{card} let through after the review's cancellation")
+    missing = rastro_fraud("review", "t-does-not-exist", "confirm", "--database", str(DB_FILE),
+                           "--client-config", str(CREDENTIALS / "kafka" / f"{CLIENT}.properties"), "--analyst", "pytest")
+    assert missing.returncode == 1 and "transaction_id" in missing.stderr and "t-does-not-exist" in missing.stderr

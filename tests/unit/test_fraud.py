@@ -234,7 +234,7 @@ def test_loading_without_a_deployed_model_says_what_to_run(tmp_path: Path) -> No
 # -- command line --------------------------------------------------------------------------------
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rastro_fraud", *args], capture_output=True, text=True,
-                          cwd=REPO, env={"PYTHONPATH": str(REPO / "fraud"), "PATH": "/usr/bin:/bin"}, timeout=300)
+                          cwd=REPO, env={"PYTHONPATH": f"{REPO / 'fraud'}:{REPO / 'producer'}", "PATH": "/usr/bin:/bin"}, timeout=300)
 
 
 def test_the_cli_generates_and_validates_and_names_the_bad_field(tmp_path: Path) -> None:
@@ -302,3 +302,38 @@ def test_the_store_records_each_suspicious_transaction_once_with_its_offsets(pos
         store.verdict("t-3", "maybe", "ana")
     assert store.labels() == [{"features": [1.0, None, 2.5], "fraud": True}, {"features": [1.0, None, 2.5], "fraud": False}]
     store.close()
+
+
+def test_a_database_file_without_a_key_is_refused_naming_the_file_and_the_key(tmp_path: Path) -> None:
+    from rastro_fraud.store import database_config
+    f = tmp_path / "db.properties"
+    f.write_text("hosts=10.0.0.1, 10.0.0.2\nport=5432\ndbname=rastro_fraud\nuser=fraud_analyst\npassword=secret\n"
+                 "sslrootcert=ca.pem\n")
+    conf = database_config(f)
+    assert conf["host"] == "10.0.0.1,10.0.0.2" and conf["port"] == "5432,5432"
+    assert conf["target_session_attrs"] == "read-write" and conf["sslmode"] == "verify-full"
+    assert conf["sslrootcert"] == str(tmp_path / "ca.pem")
+    f.write_text("hosts=10.0.0.1\nport=5432\ndbname=rastro_fraud\npassword=secret\n")
+    with pytest.raises(ValueError, match=r"db.properties: user: missing"):
+        database_config(f)
+    done = cli("suspicious", "--database", str(f))
+    assert done.returncode == 1 and "user: missing" in done.stderr
+
+
+def test_the_analysts_query_finds_suspicious_transactions_through_the_cli(postgres: str, tmp_path: Path) -> None:
+    """`rastro-fraud suspicious` on a database file: the first host down, the next one answers."""
+    from rastro_fraud.store import Store
+    store = Store(postgres)
+    store.migrate()
+    store.record([suspicious(7, card="c-77", minute=7), suspicious(8, card="c-88", minute=8)], "fraud-suspicious", {0: 2})
+    store.close()
+    port = postgres.split("port=")[1].split()[0]
+    f = tmp_path / "db.properties"
+    # 127.0.0.2 answers nothing on that port: libpq moves on to the next host.
+    f.write_text(f"hosts=127.0.0.2,127.0.0.1\nport={port}\ndbname=postgres\nuser=rastro\npassword=unused\nsslmode=disable\n")
+    done = cli("suspicious", "--database", str(f), "--card", "c-77")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["transaction_id"] for r in rows] == ["t-7"] and rows[0]["card_id"] == "c-77"
+    bad = cli("suspicious", "--database", str(f), "--since", "yesterday")
+    assert bad.returncode == 2 and "--since" in bad.stderr and "'yesterday'" in bad.stderr
