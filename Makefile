@@ -19,7 +19,7 @@ DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest
 
 LIBRDKAFKA_VERSION := $(shell cat librdkafka/version)
 
-.PHONY: bench-fraud train test-fraud test-day2 api-assets bench-api bench-api-frameworks bench-deps bench-scale test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-security bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
+.PHONY: bench-fraud-streams bench-fraud train test-fraud test-day2 api-assets bench-api bench-api-frameworks bench-deps bench-scale test-rotation molecule-create molecule-destroy librdkafka test-chaos chaos tools dashboards bench-sink bench-security bench-failover redis-state bench-producer help deps lab lab-down lab-status kafka-dist deploy lint unit integration molecule test demo status clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -169,6 +169,10 @@ test-fraud: deps ## the fraud decision service on the deployed lab: a model (mak
 
 bench-fraud: deps ## the fraud decision service at 10,000 transactions/s for 5 min beside the driver pipeline: latency p50/p90/p99, throughput, lag, 1 to 3 instances, a plain consumer's ceiling (needs the lab with playbooks/fraud.yml: make test-fraud)
 	$(PY) bench/fraud_bench.py $(BENCH_FRAUD_ARGS)
+
+bench-fraud-streams: deps ## the fraud decision path without the model, Kafka Streams (exactly_once_v2) against Python (a transaction per batch) on one backlog, and what the model adds (needs a deployed lab)
+	mvn -B -q -f fraud-streams/pom.xml package -DskipTests
+	$(PY) bench/fraud_streams_bench.py
 
 chaos: ## break the cluster under load: make chaos FAULT=kill [TARGET=kafka2] [DURATION=60]
 	ansible-playbook chaos.yml -e fault=$(or $(FAULT),stop) -e duration=$(or $(DURATION),60) $(if $(TARGET),-e target=$(TARGET))

@@ -87,7 +87,10 @@ class Store:
         return cls(consumer=consumer, **database_config(path))
 
     def migrate(self) -> None:
+        """The tables, if missing. Every recorder does this when it starts: an advisory lock makes
+        them take turns (two concurrent CREATE TABLE IF NOT EXISTS can collide)."""
         with self.conn, self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('rastro-fraud schema'))")
             cur.execute(SCHEMA)
 
     def offsets(self, topic: str) -> dict[int, int]:
