@@ -35,6 +35,7 @@ sys.path[:0] = [str(REPO), str(REPO / "producer"), str(REPO / "fraud")]
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
 
+from chaos.probing import percentile  # noqa: E402
 from rastro_fraud.contract import epoch, format_timestamp  # noqa: E402
 from tests.lib.lab import CREDENTIALS, inventory_groups, kafka_conf, ssh, wait_until  # noqa: E402
 
@@ -46,13 +47,6 @@ GOALS = {"p50_ms": 50.0, "p99_ms": 500.0}
 
 def log(msg: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} [bench-fraud] {msg}", flush=True)
-
-
-def pct(values: list[float], q: float) -> Optional[float]:
-    if not values:
-        return None
-    s = sorted(values)
-    return round(s[min(int(q * len(s)), len(s) - 1)], 1)
 
 
 # -- sending ---------------------------------------------------------------------------------------
@@ -222,7 +216,7 @@ def soak(rate: float, seconds: float, cards: int, drain: float) -> tuple[dict[st
             t = int(now - started)
             recent = [lat for lat, at in zip(reader.latency_ms[-20000:], reader.decided_at[-20000:]) if at >= now - 5]
             timeline.append({"t": t, "acknowledged": acked.value, "decided": len(reader.count),
-                             "waiting": max(acked.value - len(reader.count), 0), "p99_5s_ms": pct(recent, 0.99)})
+                             "waiting": max(acked.value - len(reader.count), 0), "p99_5s_ms": percentile(recent, 0.99)})
             if t % 15 == 0:
                 log(f"soak t={t:>4} s: {acked.value:,} acknowledged, {len(reader.count):,} decided, "
                     f"{timeline[-1]['waiting']:,} waiting, p99 (last 5 s) {timeline[-1]['p99_5s_ms']} ms")
@@ -236,7 +230,7 @@ def soak(rate: float, seconds: float, cards: int, drain: float) -> tuple[dict[st
         "decided": len(reader.count), "undecided": acked.value - len(reader.count),
         "decided_twice": sum(1 for c in reader.count.values() if c > 1),
         "decisions_per_s_during_run": round(len(in_run) / seconds, 1),
-        "latency_ms": {q: pct(reader.latency_ms, v) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))},
+        "latency_ms": {q: percentile(reader.latency_ms, v) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))},
         "max_waiting": max((r["waiting"] for r in timeline), default=0),
         "drained_after_s": next((round(r["t"] - seconds, 1) for r in timeline if r["t"] >= seconds and r["waiting"] == 0), None),
     }

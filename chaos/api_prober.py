@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "producer"), str(REPO / "api")]
 
 from rastro_dispatch.client import DispatchClient, NoHostAnswered  # noqa: E402
+from chaos.probing import percentile, read_fault  # noqa: E402
 
 # The producer's city (São Paulo): its drivers are the ones asked for.
 CENTRE = (-23.55, -46.63)
@@ -27,20 +28,6 @@ CENTRE = (-23.55, -46.63)
 
 def log(msg: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} [api-prober] {msg}", flush=True)
-
-
-def read_fault(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    s = sorted(values)
-    return round(s[min(int(q * len(s)), len(s) - 1)], 1)
 
 
 def main() -> int:
@@ -95,9 +82,9 @@ def main() -> int:
     report = {
         "requests": len(records), "answered": len(answered), "unanswered": len(records) - len(answered),
         "answered_after_moving_on": len(moved), "why_hosts_did_not_answer": reasons, "answered_by_host": hosts,
-        "rate": round(len(records) / max(time.time() - start, 1e-9), 1), "p50_ms": pct([r["ms"] for r in records], 0.5),
-        "p99_ms": pct([r["ms"] for r in records], 0.99), "p99_during_fault_ms": pct(during, 0.99),
-        "max_ms": pct([r["ms"] for r in records], 1.0),
+        "rate": round(len(records) / max(time.time() - start, 1e-9), 1), "p50_ms": percentile([r["ms"] for r in records], 0.5, 0.0),
+        "p99_ms": percentile([r["ms"] for r in records], 0.99, 0.0), "p99_during_fault_ms": percentile(during, 0.99, 0.0),
+        "max_ms": percentile([r["ms"] for r in records], 1.0, 0.0),
         "errors": [r["error"] for r in records if r.get("error")][:10],
     }
     args.report_dir.mkdir(parents=True, exist_ok=True)

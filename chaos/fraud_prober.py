@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "producer"), str(REPO / "fraud")]
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition  # noqa: E402
+from chaos.probing import percentile, read_fault  # noqa: E402
 
 from rastro_fraud.contract import format_timestamp  # noqa: E402
 from rastro_producer import kafka_config  # noqa: E402
@@ -37,20 +38,6 @@ DECISIONS = "fraud-decisions"
 
 def log(msg: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} [fraud-prober] {msg}", flush=True)
-
-
-def read_fault(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def pct(values: list[float], q: float) -> Optional[float]:
-    if not values:
-        return None
-    s = sorted(values)
-    return round(s[min(int(q * len(s)), len(s) - 1)], 1)
 
 
 class DecisionReader(threading.Thread):
@@ -159,9 +146,9 @@ def main() -> int:
         "decided": len(set(reader.decided) & acked), "undecided": len(missing), "undecided_examples": missing[:10],
         "decided_twice": len(twice), "decided_twice_examples": twice[:10],
         "outcomes": reader.outcomes, "rate": round(i / max(args.seconds, 1e-9), 1),
-        "latency_ms": {"p50": pct(every, 0.5), "p90": pct(every, 0.9), "p99": pct(every, 0.99), "max": pct(every, 1.0)},
-        "latency_during_fault_ms": {"p50": pct(during, 0.5), "p90": pct(during, 0.9), "p99": pct(during, 0.99),
-                                    "max": pct(during, 1.0)},
+        "latency_ms": {"p50": percentile(every, 0.5), "p90": percentile(every, 0.9), "p99": percentile(every, 0.99), "max": percentile(every, 1.0)},
+        "latency_during_fault_ms": {"p50": percentile(during, 0.5), "p90": percentile(during, 0.9), "p99": percentile(during, 0.99),
+                                    "max": percentile(during, 1.0)},
         "fault": {k: fault.get(k) for k in ("fault", "target", "injected", "restored")},
     }
     args.report_dir.mkdir(parents=True, exist_ok=True)
