@@ -70,7 +70,7 @@ def send(prefix: str, rate: float, count: int, cards: int, acked: Any, done: Any
                 time.sleep(due - time.time())
         card = f"c-bench-{rnd.randrange(cards):06d}"
         tx = {"timestamp": format_timestamp(datetime.now(timezone.utc)), "transaction_id": f"{prefix}{i}",
-              "user_id": f"u-bench-{card[-6:]}", "card_id": card, "site_id": f"s-{rnd.randrange(1, 201):05d}",
+              "user_id": f"u-bench-{card[-6:]}", "card_id": card, "site_id": f"s-bench-{rnd.randrange(1, 201):03d}",
               "value": round(rnd.uniform(3, 120), 2), "location_id": "PT-LIS", "country": "PT"}
         while True:
             try:

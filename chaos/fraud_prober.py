@@ -7,7 +7,8 @@ decision record's timestamp (set when the service produced it) minus the moment 
 sent: overall and for the transactions sent while the fault lasted. Writes fraud.json into
 --report-dir.
 
-The transactions are ordinary purchases on cards of their own (c-chaos-<run>-<n>): the question here
+The transactions are ordinary purchases on cards and at shops of their own (c-chaos-<run>-<n>,
+s-chaos-<n>: the model's world's shops keep their own past for the tests): the question here
 is exactly one decision each across the fault, not what the model makes of them."""
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def main() -> int:
         card = f"c-chaos-{run}-{rnd.randrange(args.cards):05d}"
         now = time.time()
         tx = {"timestamp": format_timestamp(datetime.fromtimestamp(now, timezone.utc)), "transaction_id": tid,
-              "user_id": f"u-chaos-{card[-5:]}", "card_id": card, "site_id": f"s-{rnd.randrange(1, 51):05d}",
+              "user_id": f"u-chaos-{card[-5:]}", "card_id": card, "site_id": f"s-chaos-{rnd.randrange(1, 51):03d}",
               "value": round(rnd.uniform(5, 80), 2), "location_id": "PT-LIS", "country": "PT"}
         while True:
             try:
