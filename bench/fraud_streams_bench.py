@@ -154,8 +154,10 @@ def python_decider(names: dict[str, str], group: str, stop_after: int) -> None:
 
 
 def count_output(topic: str, expected: int, timeout: float) -> dict[str, Any]:
-    """Read committed decisions from the topic's start until `expected` distinct transactions have
-    one: first/last decision time (their timestamps), duplicates, denied."""
+    """Read committed decisions from the topic's start, while the decider runs, until `expected`
+    distinct transactions have one: duplicates, denied, and the rate between the first and the last
+    decision's arrival here (wall clock: Kafka Streams stamps its output with the input's timestamp,
+    so the records' own timestamps would measure the backlog's writing, not the deciding)."""
     c = Consumer(kafka_conf(PRINCIPAL, **{"group.id": f"bench-fraud-count-{time.time_ns()}", "enable.auto.commit": False,
                                           "isolation.level": "read_committed", "auto.offset.reset": "earliest",
                                           "fetch.max.bytes": 52428800}))
@@ -172,7 +174,7 @@ def count_output(topic: str, expected: int, timeout: float) -> dict[str, Any]:
             d = json.loads(m.value())
             tid = d["transaction_id"]
             seen[tid] = seen.get(tid, 0) + 1
-            at = m.timestamp()[1] / 1000
+            at = time.time()
             first = at if first is None else min(first, at)
             last = max(last, at)
             denied += d["outcome"] == "DENIED_BLOCKLIST"
