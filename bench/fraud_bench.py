@@ -65,9 +65,9 @@ def send(prefix: str, rate: float, count: int, cards: int, acked: Any, done: Any
     start = time.time()
     for i in range(count):
         if rate:
-            due = start + i / rate
-            if due > time.time():
-                time.sleep(due - time.time())
+            wait = start + i / rate - time.time()
+            if wait > 0:
+                time.sleep(wait)
         card = f"c-bench-{rnd.randrange(cards):06d}"
         tx = {"timestamp": format_timestamp(datetime.now(timezone.utc)), "transaction_id": f"{prefix}{i}",
               "user_id": f"u-bench-{card[-6:]}", "card_id": card, "site_id": f"s-bench-{rnd.randrange(1, 201):03d}",
@@ -176,9 +176,10 @@ def scaling(hosts: list[str], backlog: int, cards: int) -> list[dict[str, Any]]:
 
 
 def plain_consumer_ceiling(count: int) -> dict[str, Any]:
-    """A bare Python consumer (read_committed, fraud-client) reading the last `count` transactions:
+    """A bare Python consumer (read_committed) reading the last `count` transactions:
     what one process here reads without scoring or transactions."""
-    c = Consumer(kafka_conf(CLIENT, **{"group.id": f"fraud-client-bench-ceiling-{run_id()}", "enable.auto.commit": False,
+    # fraud-client may not read card-transactions (terminals only write it): the admin reads here.
+    c = Consumer(kafka_conf("admin", **{"group.id": f"bench-fraud-ceiling-{run_id()}", "enable.auto.commit": False,
                                        "isolation.level": "read_committed", "fetch.max.bytes": 52428800}))
     md = c.list_topics(TRANSACTIONS, timeout=30).topics[TRANSACTIONS]
     parts = []

@@ -49,9 +49,9 @@ def main() -> int:
     start = time.time()
     i = 0
     while time.time() - start < args.seconds:
-        due = start + i / args.rate
-        if due > time.time():
-            time.sleep(due - time.time())
+        wait = start + i / args.rate - time.time()
+        if wait > 0:
+            time.sleep(wait)
         if i % 2:
             path, params = f"/v1/drivers/{ids[i % len(ids)]}", None
         else:

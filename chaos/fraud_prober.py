@@ -103,9 +103,9 @@ def main() -> int:
     i = 0
     next_report = start + 10
     while time.time() - start < args.seconds:
-        due = start + i / args.rate
-        if due > time.time():
-            time.sleep(due - time.time())
+        wait = start + i / args.rate - time.time()
+        if wait > 0:
+            time.sleep(wait)
         tid = f"{prefix}{i:07d}"
         card = f"c-chaos-{run}-{rnd.randrange(args.cards):05d}"
         now = time.time()
