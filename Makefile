@@ -159,7 +159,7 @@ test-day2: deps api-assets ## the cloud layout (inventories/lab-cloud: names onl
 # The lab's fraud world: 20,000 customers (~28,000 cards) at 300× real time stream ~240 transactions/s.
 TRAIN_ARGS ?= --users 20000 --time-scale 300 --days 10 --held-out-days 5
 train: deps ## the fraud model: train on the generator's history, print precision/recall/AUC-PR and each pattern on a held-out run, deploy only if not worse (fraud/models)
-	PYTHONPATH=fraud $(PY) -m rastro_fraud train --models-dir fraud/models $(TRAIN_ARGS)
+	PYTHONPATH=fraud:producer $(PY) -m rastro_fraud train --models-dir fraud/models $(TRAIN_ARGS)
 
 test-fraud: deps ## fraud scoring on the deployed lab: a model (make train if none), topics, principals, playbooks/fraud.yml (PostgreSQL, decision service, recorder), then blocklist/cancel, a flagged card, the DLQ, a live run (one decision each, every pattern caught), the fraud-kill chaos fault, monitoring, the analysts' database
 	@test -f fraud/models/deployed || $(MAKE) --no-print-directory train

@@ -35,12 +35,12 @@ sys.path[:0] = [str(REPO), str(REPO / "producer"), str(REPO / "fraud")]
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
 
-from chaos.probing import percentile  # noqa: E402
+from chaos.probing import DecisionTail, percentile  # noqa: E402
 from rastro_fraud.contract import epoch, format_timestamp  # noqa: E402
-from tests.lib.lab import CREDENTIALS, inventory_groups, kafka_conf, ssh, wait_until  # noqa: E402
+from tests.lib.lab import fraud_health, inventory_groups, kafka_conf, ssh, wait_until  # noqa: E402
 
 OUT = REPO / "artifacts" / "bench"
-TRANSACTIONS, DECISIONS = "card-transactions", "fraud-decisions"
+TRANSACTIONS = "card-transactions"
 CLIENT = "fraud-client"
 GOALS = {"p50_ms": 50.0, "p99_ms": 500.0}
 
@@ -87,42 +87,26 @@ def send(prefix: str, rate: float, count: int, cards: int, acked: Any, done: Any
 
 
 class Reader:
-    """fraud-decisions from its end at creation: per bench transaction, how many decisions, and each
-    first decision's latency (ms) and time (s)."""
+    """A DecisionTail of the bench's transactions: each first decision's latency (ms) and time (s)."""
 
     def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.consumer = Consumer(kafka_conf(CLIENT, **{"group.id": f"fraud-client-bench-{prefix}",
-                                                       "enable.auto.commit": False, "isolation.level": "read_committed",
-                                                       "fetch.max.bytes": 52428800}))
-        md = self.consumer.list_topics(DECISIONS, timeout=30).topics[DECISIONS]
-        self.consumer.assign([TopicPartition(DECISIONS, p, self.consumer.get_watermark_offsets(
-            TopicPartition(DECISIONS, p), timeout=10)[1]) for p in md.partitions])
-        self.count: dict[int, int] = {}
+        self.tail = DecisionTail(kafka_conf(CLIENT), prefix, f"fraud-client-bench-{prefix}")
+        self.count = self.tail.decided
         self.latency_ms: list[float] = []
         self.decided_at: list[float] = []
 
     def poll(self, timeout: float) -> int:
-        n = 0
-        for msg in self.consumer.consume(5000, timeout=timeout):
-            if msg.error():
-                continue
-            d = json.loads(msg.value())
-            tid = d["transaction_id"]
-            if not tid.startswith(self.prefix):
-                continue
-            i = int(tid[len(self.prefix):])
-            seen = self.count.get(i, 0)
-            self.count[i] = seen + 1
-            if not seen:
-                at = msg.timestamp()[1] / 1000
-                self.latency_ms.append((at - epoch(d["transaction_timestamp"])) * 1000)
-                self.decided_at.append(at)
-                n += 1
-        return n
+        first = self.tail.poll(timeout)
+        for d, at_ms in first:
+            self.latency_ms.append(at_ms - epoch(d["transaction_timestamp"]) * 1000)
+            self.decided_at.append(at_ms / 1000)
+        return len(first)
+
+    def twice(self) -> int:
+        return len(self.tail.twice())
 
     def close(self) -> None:
-        self.consumer.close()
+        self.tail.close()
 
 
 def run_id() -> str:
@@ -135,14 +119,9 @@ def instances(hosts: list[str], n: int) -> None:
     for i, host in enumerate(hosts):
         ssh(host, f"systemctl {'start' if i < n else 'stop'} rastro-fraud")
     if n:
-        import ssl
-        import urllib.request
-        ctx = ssl.create_default_context(cafile=str(CREDENTIALS / "ca.pem"))
-
         def healthy(host: str) -> bool:
             try:
-                with urllib.request.urlopen(f"https://{host}:9312/healthz", timeout=5, context=ctx) as r:
-                    return json.loads(r.read())["status"] == "ok"
+                return fraud_health(host, timeout=5)["status"] == "ok"
             except OSError:
                 return False
         wait_until(lambda: all(healthy(h) for h in hosts[:n]), 180, what=f"{n} decision instances healthy")
@@ -170,7 +149,7 @@ def scaling(hosts: list[str], backlog: int, cards: int) -> list[dict[str, Any]]:
         span = (max(reader.decided_at) - min(reader.decided_at)) if reader.decided_at else 0.0
         rate = round(decided / span, 1) if span else 0.0
         rows.append({"instances": n, "backlog": acked.value, "decided": decided, "seconds": round(span, 1),
-                     "decisions_per_s": rate, "decided_twice": sum(1 for c in reader.count.values() if c > 1)})
+                     "decisions_per_s": rate, "decided_twice": reader.twice()})
         log(f"scaling: {n} instance(s): {decided:,} decided in {span:.1f} s = {rate:,.0f}/s")
     return rows
 
@@ -229,7 +208,7 @@ def soak(rate: float, seconds: float, cards: int, drain: float) -> tuple[dict[st
     result = {
         "offered_per_s": rate, "seconds": seconds, "sent": total, "acknowledged": acked.value,
         "decided": len(reader.count), "undecided": acked.value - len(reader.count),
-        "decided_twice": sum(1 for c in reader.count.values() if c > 1),
+        "decided_twice": reader.twice(),
         "decisions_per_s_during_run": round(len(in_run) / seconds, 1),
         "latency_ms": {q: percentile(reader.latency_ms, v) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))},
         "max_waiting": max((r["waiting"] for r in timeline), default=0),

@@ -27,14 +27,13 @@ from typing import Any, Optional
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "producer"), str(REPO / "fraud")]
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition  # noqa: E402
-from chaos.probing import percentile, read_fault  # noqa: E402
+from confluent_kafka import KafkaError, Message, Producer  # noqa: E402
+from chaos.probing import DecisionTail, percentile, read_fault  # noqa: E402
 
 from rastro_fraud.contract import format_timestamp  # noqa: E402
 from rastro_producer import kafka_config  # noqa: E402
 
 TRANSACTIONS = "card-transactions"
-DECISIONS = "fraud-decisions"
 
 
 def log(msg: str) -> None:
@@ -42,31 +41,18 @@ def log(msg: str) -> None:
 
 
 class DecisionReader(threading.Thread):
-    """fraud-decisions from its current end on: transaction id → decision timestamps (ms)."""
+    """A DecisionTail read in the background until `stop` is set."""
 
     def __init__(self, conf: dict[str, str], prefix: str) -> None:
         super().__init__(daemon=True)
-        self.prefix = prefix
-        self.consumer = Consumer({**conf, "group.id": f"fraud-client-prober-{prefix}", "enable.auto.commit": False,
-                                  "isolation.level": "read_committed"})
-        md = self.consumer.list_topics(DECISIONS, timeout=30).topics[DECISIONS]
-        self.consumer.assign([TopicPartition(DECISIONS, p, self.consumer.get_watermark_offsets(
-            TopicPartition(DECISIONS, p), timeout=10)[1]) for p in md.partitions])
-        self.decided: dict[str, list[int]] = {}
-        self.outcomes: dict[str, int] = {}
+        self.tail = DecisionTail(conf, prefix, f"fraud-client-prober-{prefix}")
+        self.decided = self.tail.decided
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
-            for msg in self.consumer.consume(1000, timeout=0.5):
-                if msg.error():
-                    continue
-                d = json.loads(msg.value())
-                tid = d.get("transaction_id", "")
-                if tid.startswith(self.prefix):
-                    self.decided.setdefault(tid, []).append(msg.timestamp()[1])
-                    self.outcomes[d["outcome"]] = self.outcomes.get(d["outcome"], 0) + 1
-        self.consumer.close()
+            self.tail.poll(0.5, limit=1000)
+        self.tail.close()
 
 
 def main() -> int:
@@ -141,12 +127,12 @@ def main() -> int:
               if injected and sent_at[t] >= injected and (not restored or sent_at[t] <= restored)]
     every = [v * 1000 for v in latencies.values()]
     missing = sorted(acked - set(reader.decided))
-    twice = sorted(t for t, ts in reader.decided.items() if len(ts) > 1)
+    twice = reader.tail.twice()
     report = {
         "sent": i, "acknowledged": len(acked), "failed": len(failed), "failures": failed[:10],
         "decided": len(set(reader.decided) & acked), "undecided": len(missing), "undecided_examples": missing[:10],
         "decided_twice": len(twice), "decided_twice_examples": twice[:10],
-        "outcomes": reader.outcomes, "rate": round(i / max(args.seconds, 1e-9), 1),
+        "outcomes": dict(reader.tail.outcomes), "rate": round(i / max(args.seconds, 1e-9), 1),
         "latency_ms": {"p50": percentile(every, 0.5), "p90": percentile(every, 0.9), "p99": percentile(every, 0.99), "max": percentile(every, 1.0)},
         "latency_during_fault_ms": {"p50": percentile(during, 0.5), "p90": percentile(during, 0.9), "p99": percentile(during, 0.99),
                                     "max": percentile(during, 1.0)},

@@ -13,6 +13,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Mapping
 
+# One timestamp format for the platform, the driver updates' (rastro-producer is a dependency);
+# re-exported: the fraud modules and tools take it from here.
+from rastro_producer.contract import format_timestamp  # noqa: F401
+
 FIELDS = ("timestamp", "transaction_id", "user_id", "card_id", "site_id", "value", "location_id", "country")
 # The largest single transaction the contract accepts (in the currency's units): a typo guard, not a limit.
 MAX_VALUE = 1_000_000.0
@@ -35,12 +39,6 @@ def countries() -> frozenset[str]:
     """ISO 3166-1 alpha-2 codes (Debian's iso-codes, shipped in the package)."""
     text = resources.files("rastro_fraud").joinpath("countries.txt").read_text(encoding="utf-8")
     return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
-
-
-def format_timestamp(dt: datetime) -> str:
-    """ISO-8601 UTC with milliseconds, e.g. 2026-11-22T10:30:45.123Z."""
-    dt = dt.astimezone(timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def epoch(timestamp: str) -> float:

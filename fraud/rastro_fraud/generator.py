@@ -188,15 +188,17 @@ class World:
         return self._site[site_id]
 
     # -- transactions --------------------------------------------------------------------------
-    def transactions(self, days: Optional[float] = None, seed_offset: int = 0) -> Iterator[dict[str, Any]]:
+    def transactions(self, days: Optional[float] = None, seed_offset: int = 0,
+                     after_days: float = 0.0) -> Iterator[dict[str, Any]]:
         """Labelled transactions in timestamp order, each the contract's fields plus ``fraud`` (bool),
         ``pattern`` (a PATTERNS name, or None) and ``incident`` (which one, or None). ``days`` simulated days (None: without end).
-        ``seed_offset`` gives another run over the same world (a held-out period)."""
+        ``seed_offset`` gives another run over the same world (a held-out period); ``after_days`` starts
+        it that many simulated days after the world's start (a period that follows another)."""
         s = self.settings
         rng = random.Random(self.seed * 1_000_003 + 17 + seed_offset)
         scale = s.time_scale
         day = DAY / scale
-        t0 = self.start
+        t0 = self.start + after_days * day
         end = t0 + days * day if days is not None else math.inf
         heap: list[tuple[float, int, str, Any]] = []
         seq = 0

@@ -18,7 +18,7 @@ import json
 import logging
 import pickle
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -43,6 +43,7 @@ class Dataset:
     x: np.ndarray
     y: np.ndarray
     rows: list[dict[str, Any]]  # per transaction: ids, timestamp, labels (for the replay)
+    state: Optional[features.Features] = None  # the features' state after the last transaction
 
 
 @dataclass
@@ -61,21 +62,28 @@ def site_reference(world: World) -> dict[str, dict[str, Any]]:
     return {s.site_id: {"category": s.category, "online": s.online} for s in world.sites}
 
 
-def dataset(world: World, days: float, seed_offset: int = 0, progress_every: int = 200_000) -> Dataset:
-    """Feature vectors and labels of `days` simulated days of the world, in order."""
-    feats = features.Features(site_reference(world), world.settings.time_scale)
+def dataset(world: World, days: float, seed_offset: int = 0, progress_every: int = 200_000,
+            after: Optional[Dataset] = None) -> Dataset:
+    """Feature vectors and labels of `days` simulated days of the world, in order. With `after`, the
+    days that follow that dataset's, each card and site carrying its history from it (as the decision
+    service's state does; a card's first transaction otherwise has no amount to compare with)."""
+    feats = after.state if after is not None and after.state is not None else features.Features(
+        site_reference(world), world.settings.time_scale)
+    after_days = 0.0
+    if after is not None and after.rows:
+        after_days = (epoch(after.rows[-1]["timestamp"]) - world.start) * world.settings.time_scale / 86400.0
     vectors: list[list[float]] = []
     labels: list[int] = []
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
-    for tx in world.transactions(days=days, seed_offset=seed_offset):
+    for tx in world.transactions(days=days, seed_offset=seed_offset, after_days=after_days):
         vectors.append(feats.vector(tx))
         labels.append(int(tx["fraud"]))
         rows.append({k: tx[k] for k in ("transaction_id", "timestamp", "card_id", "user_id", "site_id",
                                         "fraud", "pattern", "incident")})
         if progress_every and len(rows) % progress_every == 0:
             log.info("%d transactions featurised (%.0f s)", len(rows), time.monotonic() - started)
-    return Dataset(np.asarray(vectors, dtype=np.float64), np.asarray(labels, dtype=np.int8), rows)
+    return Dataset(np.asarray(vectors, dtype=np.float64), np.asarray(labels, dtype=np.int8), rows, feats)
 
 
 def choose_threshold(y: np.ndarray, scores: np.ndarray, capacity: float) -> float:
@@ -87,19 +95,36 @@ def choose_threshold(y: np.ndarray, scores: np.ndarray, capacity: float) -> floa
     return max(best, cap)
 
 
+def incident_weights(data: Dataset) -> np.ndarray:
+    """Training weights in which every fraud incident weighs the same, whatever its number of
+    transactions: a burst of 60 charges at a compromised site would otherwise teach the model 60 times
+    what one large purchase teaches it. Fraudulent transactions keep their total weight; genuine ones
+    and analyst labels (rows beyond data.rows) weigh 1."""
+    weights = np.ones(len(data.y), dtype=np.float64)
+    sizes = Counter(r["incident"] for r in data.rows if r["fraud"])
+    if not sizes:
+        return weights
+    per_incident = sum(sizes.values()) / len(sizes)
+    for i, r in enumerate(data.rows):
+        if r["fraud"]:
+            weights[i] = per_incident / sizes[r["incident"]]
+    return weights
+
+
 def train(data: Dataset, capacity: float, version: str, time_scale: float, seed: int = 7) -> Model:
-    """Fit on the first four fifths of the training period; the threshold from the last fifth;
-    then refit on all of it."""
+    """Fit on the first four fifths of the training period (each incident weighing the same); the
+    threshold from the last fifth; then refit on all of it."""
     cut = int(len(data.y) * 0.8)
+    weights = incident_weights(data)
     params = dict(max_iter=300, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0,
                   random_state=seed, early_stopping=False)
     started = time.monotonic()
     log.info("fitting on the first %d transactions (1 of 2)", cut)
-    first = HistGradientBoostingClassifier(**params).fit(data.x[:cut], data.y[:cut])
+    first = HistGradientBoostingClassifier(**params).fit(data.x[:cut], data.y[:cut], sample_weight=weights[:cut])
     threshold = choose_threshold(data.y[cut:], first.predict_proba(data.x[cut:])[:, 1], capacity)
     log.info("threshold %.3f from the last %d; refitting on all %d (2 of 2, %.0f s so far)",
              threshold, len(data.y) - cut, len(data.y), time.monotonic() - started)
-    final = HistGradientBoostingClassifier(**params).fit(data.x, data.y)
+    final = HistGradientBoostingClassifier(**params).fit(data.x, data.y, sample_weight=weights)
     log.info("fitted in %.0f s", time.monotonic() - started)
     return Model(version, final, threshold, time_scale, features.NAMES)
 
@@ -245,8 +270,8 @@ def train_and_maybe_deploy(models_dir: Path, seed: int, days: float, held_out_da
     existing = versions(models_dir)
     version = f"v{(existing[-1] if existing else 0) + 1}"
     model = train(train_data, capacity, version, time_scale, seed)
-    log.info("held-out run: %g more days of the same world", held_out_days)
-    held_out = dataset(world, held_out_days, seed_offset=1)
+    log.info("held-out run: the %g days that follow, in the same world", held_out_days)
+    held_out = dataset(world, held_out_days, seed_offset=1, after=train_data)
     metrics = {"version": version, "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "seed": seed, "days": days, "held_out_days": held_out_days, "time_scale": time_scale,
                "users": users, "world_settings": settings,

@@ -15,23 +15,14 @@ from typing import Any, Iterator, Optional
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from tests.lib.lab import CREDENTIALS, REPO, ansible_playbook, inventory_groups, kafka_conf, newest_chaos_run, wait_until
+from tests.lib.lab import CREDENTIALS, REPO, ansible_playbook, fraud_health, inventory_groups, kafka_conf, newest_chaos_run, wait_until
 
 sys.path.insert(0, str(REPO / "fraud"))
 from rastro_fraud import feedback  # noqa: E402
 from rastro_fraud.contract import format_timestamp  # noqa: E402
 
 CLIENT = "fraud-client"
-HEALTH_PORT = 9312
 MODELS = REPO / "fraud" / "models"
-
-
-def health(host: str) -> dict[str, Any]:
-    import ssl
-    import urllib.request
-    ctx = ssl.create_default_context(cafile=str(CREDENTIALS / "ca.pem"))
-    with urllib.request.urlopen(f"https://{host}:{HEALTH_PORT}/healthz", timeout=10, context=ctx) as r:
-        return json.loads(r.read())
 
 
 def deployed_model() -> dict[str, Any]:
@@ -117,7 +108,7 @@ def send(producer: Producer, tx: dict[str, Any]) -> str:
 def test_every_instance_has_read_the_blocklists_and_decides() -> None:
     partitions = 0
     for host in inventory_groups()["fraud"]:
-        body = health(host)
+        body = fraud_health(host)
         assert body["status"] == "ok", (host, body)
         partitions += body["partitions"]
     # The group shares the 12 partitions of card-transactions: every one has an owner.
@@ -247,7 +238,7 @@ def test_a_decision_instance_sigkilled_under_load_leaves_none_undecided_and_none
     """chaos.yml's fraud-kill: the driver pipeline at its chaos load and 200 transactions/s, the
     decision instance on the first fraud host SIGKILLed and held down 30 s, then started again."""
     target = inventory_groups()["fraud"][0]
-    assert health(target)["partitions"] > 0, f"{target} decides nothing: killing it would prove nothing"
+    assert fraud_health(target)["partitions"] > 0, f"{target} decides nothing: killing it would prove nothing"
     started = time.time()
     proc = ansible_playbook("chaos.yml", "-e", "fault=fraud-kill", "-e", "duration=30", timeout=1800)
     run = newest_chaos_run("fraud-kill", started)
@@ -263,7 +254,7 @@ def test_a_decision_instance_sigkilled_under_load_leaves_none_undecided_and_none
     assert report["decided_twice"] == 0, report
     drivers = json.loads((run / "report.json").read_text())
     assert drivers["lost"] == 0 and drivers["failed"] == 0, drivers
-    wait_until(lambda: health(target)["status"] == "ok", 60, what=f"{target} deciding again")
+    wait_until(lambda: fraud_health(target)["status"] == "ok", 60, what=f"{target} deciding again")
 
 
 def test_prometheus_scrapes_every_instance_and_every_fraud_panel_and_alert_metric_has_data(producer: Producer) -> None:

@@ -39,6 +39,20 @@ def kafka_conf(principal: str = "admin", **overrides: Any) -> dict[str, Any]:
     return {**load(client_config_file(principal)), **overrides}
 
 
+# rastro-fraud's health endpoint (docs/contracts.md, ports).
+FRAUD_HEALTH_PORT = 9312
+
+
+def fraud_health(host: str, timeout: float = 10) -> dict[str, Any]:
+    """The decision service's /healthz on a host (HTTPS with the platform's CA), as JSON."""
+    import json
+    import ssl
+    import urllib.request
+    ctx = ssl.create_default_context(cafile=str(CREDENTIALS / "ca.pem"))
+    with urllib.request.urlopen(f"https://{host}:{FRAUD_HEALTH_PORT}/healthz", timeout=timeout, context=ctx) as r:
+        return json.loads(r.read())
+
+
 def redis_admin() -> dict[str, Any]:
     """redis-py keyword arguments for the Redis admin user, from credentials/<inventory>/redis-admin.properties."""
     from rastro_producer.kafka_config import redis_connection

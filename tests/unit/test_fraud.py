@@ -203,6 +203,34 @@ def test_the_site_rule_needs_distinct_cards_within_the_window() -> None:
 RICH = dict(users=600, compromised_cards=6, compromised_sites=1, large_values=5, impossible_travels=4)
 
 
+def test_every_incident_weighs_the_same_in_training() -> None:
+    data = model.dataset(model.world_for(11, 1.0, **RICH), 3)
+    weights = model.incident_weights(data)
+    fraud = [i for i, r in enumerate(data.rows) if r["fraud"]]
+    per_incident: dict[str, float] = {}
+    for i in fraud:
+        per_incident[data.rows[i]["incident"]] = per_incident.get(data.rows[i]["incident"], 0.0) + weights[i]
+    sizes = {data.rows[i]["incident"] for i in fraud}
+    assert len(sizes) > 3 and len({round(w, 9) for w in per_incident.values()}) == 1, per_incident
+    assert sum(weights[i] for i in fraud) == pytest.approx(len(fraud))
+    assert all(weights[i] == 1.0 for i, r in enumerate(data.rows) if not r["fraud"])
+
+
+def test_the_held_out_run_follows_the_training_run_with_its_history() -> None:
+    world = model.world_for(11, 1.0, **RICH)
+    train = model.dataset(world, 2)
+    held_out = model.dataset(world, 1, seed_offset=1, after=train)
+    assert contract.epoch(held_out.rows[0]["timestamp"]) >= contract.epoch(train.rows[-1]["timestamp"])
+    seen = features.NAMES.index("card_seen")
+    known = {r["card_id"] for r in train.rows}
+    first = {}
+    for i, r in enumerate(held_out.rows):
+        first.setdefault(r["card_id"], i)
+    # A card that shopped during training is not new when the held-out run begins.
+    assert all(held_out.x[i, seen] > 0 for c, i in first.items() if c in known)
+    assert any(c in known for c in first)
+
+
 def test_training_writes_a_versioned_model_and_deploys_only_if_not_worse(tmp_path: Path) -> None:
     first = model.train_and_maybe_deploy(tmp_path, seed=11, days=8, held_out_days=4, capacity=0.02, **RICH)
     assert first["version"] == "v1" and first["deployment"]["deployed"]
