@@ -89,10 +89,15 @@ def test_the_rebuild_playbook_brings_back_a_driver_redis_lost() -> None:
     r.delete(f"driver:{driver}")
     r.zrem(GEO_KEYS["offline"], driver)
 
+    before = sum(1 for _ in r.scan_iter(match="driver:*", count=10000))
+
+    # With the flush: every driver key goes first, and the replay alone must bring every one back.
     started = time.time()
-    run = ansible_playbook("playbooks/redis-rebuild.yml", timeout=900)
+    run = ansible_playbook("playbooks/redis-rebuild.yml", "-e", "redis_rebuild_flush=true", timeout=900)
     assert run.returncode == 0, run.stdout[-4000:]
     assert "partitions live" in run.stdout and "records left to replay" in run.stdout, run.stdout[-3000:]
+    after = sum(1 for _ in r.scan_iter(match="driver:*", count=10000))
+    assert after >= before + 1, f"{before} drivers before the flush (the probe removed), {after} after the replay"
     got = r.hgetall(f"driver:{driver}")
     assert got.get("timestamp") == update["timestamp"], got
     assert r.geopos(GEO_KEYS["offline"], driver)[0] is not None
