@@ -34,7 +34,7 @@ class DecisionTail:
     (kafka_config.load of credentials/<inventory>/kafka/fraud-client.properties)."""
 
     def __init__(self, conf: dict[str, Any], prefix: str, group: str) -> None:
-        from confluent_kafka import Consumer, TopicPartition  # the probers' own import path sets it up
+        from confluent_kafka import Consumer, TopicPartition  # here: the API prober needs no Kafka client
 
         self.prefix = prefix
         self.consumer = Consumer({**conf, "group.id": group, "enable.auto.commit": False,
