@@ -18,7 +18,7 @@ import json
 import logging
 import pickle
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -95,36 +95,19 @@ def choose_threshold(y: np.ndarray, scores: np.ndarray, capacity: float) -> floa
     return max(best, cap)
 
 
-def incident_weights(data: Dataset) -> np.ndarray:
-    """Training weights in which every fraud incident weighs the same, whatever its number of
-    transactions: a burst of 60 charges at a compromised site would otherwise teach the model 60 times
-    what one large purchase teaches it. Fraudulent transactions keep their total weight; genuine ones
-    and analyst labels (rows beyond data.rows) weigh 1."""
-    weights = np.ones(len(data.y), dtype=np.float64)
-    sizes = Counter(r["incident"] for r in data.rows if r["fraud"])
-    if not sizes:
-        return weights
-    per_incident = sum(sizes.values()) / len(sizes)
-    for i, r in enumerate(data.rows):
-        if r["fraud"]:
-            weights[i] = per_incident / sizes[r["incident"]]
-    return weights
-
-
 def train(data: Dataset, capacity: float, version: str, time_scale: float, seed: int = 7) -> Model:
-    """Fit on the first four fifths of the training period (each incident weighing the same); the
-    threshold from the last fifth; then refit on all of it."""
+    """Fit on the first four fifths of the training period; the threshold from the last fifth;
+    then refit on all of it."""
     cut = int(len(data.y) * 0.8)
-    weights = incident_weights(data)
     params = dict(max_iter=300, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0,
                   random_state=seed, early_stopping=False)
     started = time.monotonic()
     log.info("fitting on the first %d transactions (1 of 2)", cut)
-    first = HistGradientBoostingClassifier(**params).fit(data.x[:cut], data.y[:cut], sample_weight=weights[:cut])
+    first = HistGradientBoostingClassifier(**params).fit(data.x[:cut], data.y[:cut])
     threshold = choose_threshold(data.y[cut:], first.predict_proba(data.x[cut:])[:, 1], capacity)
     log.info("threshold %.3f from the last %d; refitting on all %d (2 of 2, %.0f s so far)",
              threshold, len(data.y) - cut, len(data.y), time.monotonic() - started)
-    final = HistGradientBoostingClassifier(**params).fit(data.x, data.y, sample_weight=weights)
+    final = HistGradientBoostingClassifier(**params).fit(data.x, data.y)
     log.info("fitted in %.0f s", time.monotonic() - started)
     return Model(version, final, threshold, time_scale, features.NAMES)
 

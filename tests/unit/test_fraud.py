@@ -203,19 +203,6 @@ def test_the_site_rule_needs_distinct_cards_within_the_window() -> None:
 RICH = dict(users=600, compromised_cards=6, compromised_sites=1, large_values=5, impossible_travels=4)
 
 
-def test_every_incident_weighs_the_same_in_training() -> None:
-    data = model.dataset(model.world_for(11, 1.0, **RICH), 3)
-    weights = model.incident_weights(data)
-    fraud = [i for i, r in enumerate(data.rows) if r["fraud"]]
-    per_incident: dict[str, float] = {}
-    for i in fraud:
-        per_incident[data.rows[i]["incident"]] = per_incident.get(data.rows[i]["incident"], 0.0) + weights[i]
-    sizes = {data.rows[i]["incident"] for i in fraud}
-    assert len(sizes) > 3 and len({round(w, 9) for w in per_incident.values()}) == 1, per_incident
-    assert sum(weights[i] for i in fraud) == pytest.approx(len(fraud))
-    assert all(weights[i] == 1.0 for i, r in enumerate(data.rows) if not r["fraud"])
-
-
 def test_the_held_out_run_follows_the_training_run_with_its_history() -> None:
     world = model.world_for(11, 1.0, **RICH)
     train = model.dataset(world, 2)
