@@ -91,7 +91,7 @@ class Reader:
 
     def __init__(self, prefix: str) -> None:
         self.tail = DecisionTail(kafka_conf(CLIENT), prefix, f"fraud-client-bench-{prefix}")
-        self.count = self.tail.decided
+        self.decided = self.tail.decided  # transaction id -> its decisions' timestamps
         self.latency_ms: list[float] = []
         self.decided_at: list[float] = []
 
@@ -142,10 +142,10 @@ def scaling(hosts: list[str], backlog: int, cards: int) -> list[dict[str, Any]]:
         instances(hosts, n)
         log(f"scaling: {n} instance(s) started ({time.time() - started:.0f} s to healthy); deciding the backlog")
         deadline = time.time() + 600
-        while len(reader.count) < acked.value and time.time() < deadline:
+        while len(reader.decided) < acked.value and time.time() < deadline:
             reader.poll(1.0)
         reader.close()
-        decided = len(reader.count)
+        decided = len(reader.decided)
         span = (max(reader.decided_at) - min(reader.decided_at)) if reader.decided_at else 0.0
         rate = round(decided / span, 1) if span else 0.0
         rows.append({"instances": n, "backlog": acked.value, "decided": decided, "seconds": round(span, 1),
@@ -189,16 +189,16 @@ def soak(rate: float, seconds: float, cards: int, drain: float) -> tuple[dict[st
     sender.start()
     timeline: list[dict[str, Any]] = []
     next_sample = started + 1
-    while not done.value or (len(reader.count) < acked.value and time.time() < started + seconds + drain):
+    while not done.value or (len(reader.decided) < acked.value and time.time() < started + seconds + drain):
         reader.poll(0.2)
         now = time.time()
         if now >= next_sample:
             t = int(now - started)
             recent = [lat for lat, at in zip(reader.latency_ms[-20000:], reader.decided_at[-20000:]) if at >= now - 5]
-            timeline.append({"t": t, "acknowledged": acked.value, "decided": len(reader.count),
-                             "waiting": max(acked.value - len(reader.count), 0), "p99_5s_ms": percentile(recent, 0.99)})
+            timeline.append({"t": t, "acknowledged": acked.value, "decided": len(reader.decided),
+                             "waiting": max(acked.value - len(reader.decided), 0), "p99_5s_ms": percentile(recent, 0.99)})
             if t % 15 == 0:
-                log(f"soak t={t:>4} s: {acked.value:,} acknowledged, {len(reader.count):,} decided, "
+                log(f"soak t={t:>4} s: {acked.value:,} acknowledged, {len(reader.decided):,} decided, "
                     f"{timeline[-1]['waiting']:,} waiting, p99 (last 5 s) {timeline[-1]['p99_5s_ms']} ms")
             next_sample += 1
     sender.join(30)
@@ -207,7 +207,7 @@ def soak(rate: float, seconds: float, cards: int, drain: float) -> tuple[dict[st
     in_run = [at for at in reader.decided_at if at <= started + seconds]
     result = {
         "offered_per_s": rate, "seconds": seconds, "sent": total, "acknowledged": acked.value,
-        "decided": len(reader.count), "undecided": acked.value - len(reader.count),
+        "decided": len(reader.decided), "undecided": acked.value - len(reader.decided),
         "decided_twice": reader.twice(),
         "decisions_per_s_during_run": round(len(in_run) / seconds, 1),
         "latency_ms": {q: percentile(reader.latency_ms, v) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))},
