@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.lib.lab import REPO, ansible_playbook, newest_chaos_run, primary_now, recap, wait_until
+from tests.lib.lab import REPO, ansible_playbook, newest_chaos_run, primary_now, wait_until
 from tests.lib.prom import api, urp_now
 
 SUMMARY = REPO / "artifacts" / "chaos" / "summary.json"
@@ -110,14 +110,10 @@ def test_fault_loses_nothing(fault: str, target: str, duration: int, alerts: lis
         # bound that catches a broken failover (Sentinel's default would be 30 s); the measured
         # figure goes to the README.
         assert report["sink_write_pause_s"] < 15, report
-        primary = primary_now()
-        assert report["target"] != primary, "the killed primary is still the primary"
-        # The Redis play after a failover: nothing to change, and the primary stays where Sentinel put it.
-        again = ansible_playbook("playbooks/redis.yml", timeout=900)
-        assert again.returncode == 0, again.stdout[-4000:]
-        changed = {h: c["changed"] for h, c in recap(again.stdout).items() if c["changed"]}
-        assert not changed, f"playbooks/redis.yml after the failover changed something: {changed}\n{again.stdout[-4000:]}"
-        assert primary_now() == primary, "playbooks/redis.yml moved the Redis primary"
+        assert report["target"] != primary_now(), "the killed primary is still the primary"
+        # That a deploy after the failover changes nothing and keeps the primary where the Sentinels put
+        # it is test_idempotence.py's whole site.yml (Redis's play included), which make test and make
+        # test-chaos run after these faults; running playbooks/redis.yml here as well cost ~3 minutes.
     if fault == "redis-wipe":
         assert report["idle_drivers_lost"], f"the wipe did not remove the idle drivers: {report}"
         assert report["idle_drivers_back_after_injection_s"] is not None, report

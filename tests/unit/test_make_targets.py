@@ -47,3 +47,12 @@ def test_make_test_ends_with_site_run_again_the_bench_smoke_and_the_secret_check
     assert files[-3:] == ["test_idempotence.py", "test_bench_scale.py",
                           "test_security.py::test_no_secret_under_artifacts"], files
     assert "tests/integration/test_molecule_verify.py" in recipe("molecule-verify")
+
+
+def test_the_ca_replacement_unit_test_moved_to_test_rotation_not_away() -> None:
+    m = re.search(r"^CA_ROTATION_UNIT := (\S+)$", MAKEFILE, re.MULTILINE)
+    assert m and (REPO / m.group(1).split("::")[0]).exists(), "CA_ROTATION_UNIT names no test file"
+    name = m.group(1).split("::")[1]
+    assert f"def {name}(" in (REPO / m.group(1).split("::")[0]).read_text(), f"no test {name}"
+    assert "--deselect $(CA_ROTATION_UNIT)" in recipe("unit")
+    assert "$(CA_ROTATION_UNIT) tests/integration/test_rotation.py" in recipe("test-rotation")
