@@ -118,7 +118,7 @@ integration: deps api-assets ## fresh lab → site.yml --diff → assertions (Re
 	  tests/integration/test_bench_scale.py \
 	  tests/integration/test_security.py::test_no_secret_under_artifacts
 
-molecule-verify: deps ## every molecule scenario's verify playbook against the deployed lab (~7 min)
+molecule-verify: deps ## every molecule scenario's verify playbook against the deployed lab (~2–3 min)
 	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_molecule_verify.py
 
 # The molecule scenarios' whole sequence (a fresh converge and an idempotence run of each role on its

@@ -50,9 +50,9 @@ def test_make_test_ends_with_site_run_again_the_bench_smoke_and_the_secret_check
 
 
 def test_the_ca_replacement_unit_test_moved_to_test_rotation_not_away() -> None:
-    m = re.search(r"^CA_ROTATION_UNIT := (\S+)$", MAKEFILE, re.MULTILINE)
-    assert m and (REPO / m.group(1).split("::")[0]).exists(), "CA_ROTATION_UNIT names no test file"
-    name = m.group(1).split("::")[1]
-    assert f"def {name}(" in (REPO / m.group(1).split("::")[0]).read_text(), f"no test {name}"
+    m = re.search(r"^CA_ROTATION_UNIT := (\S+)::(\w+)$", MAKEFILE, re.MULTILINE)
+    assert m, "CA_ROTATION_UNIT names no test as file::test"
+    path, name = REPO / m.group(1), m.group(2)
+    assert path.exists() and f"def {name}(" in path.read_text(), f"no test {name} in {path}"
     assert "--deselect $(CA_ROTATION_UNIT)" in recipe("unit")
     assert "$(CA_ROTATION_UNIT) tests/integration/test_rotation.py" in recipe("test-rotation")
