@@ -102,6 +102,12 @@ molecule-create molecule-destroy: molecule-%:
 # dispatch API probed through it, and redis-wipe); the other six faults are make test-chaos, every
 # scenario's verify against the deployed lab make molecule-verify (make molecule runs them too).
 CHAOS_IN_TEST := redis-kill redis-wipe
+# Three more disruptions that make test-chaos runs beside the faults that cover the same ground under
+# load (connect-kill, stop): a Kafka node restarted on demand, a Connect worker killed under ~3,000
+# updates/s, a broker stopped until its alerts fire and resolve (~4 min of make test on this machine).
+DISRUPTIONS := tests/integration/test_rolling_restart.py::test_on_demand_rolling_restart_of_one_node \
+               tests/integration/test_sink.py::test_killed_worker_loses_nothing \
+               tests/integration/test_monitoring.py::test_stopped_broker_fires_alerts_that_resolve_after_restart
 integration: deps api-assets ## fresh lab → site.yml --diff → assertions (Redis HA, rebuild, watchdog, dispatch API and its map included) → the Redis faults under load (redis-kill with the API probed, redis-wipe) → site.yml run again changes nothing (idempotent, nothing left behind), same Redis primary → bench-scale for 30 s (completes, loses nothing)
 	@mkdir -p $(ARTIFACTS)
 	lab/lab.sh down
@@ -110,8 +116,8 @@ integration: deps api-assets ## fresh lab → site.yml --diff → assertions (Re
 	  echo "first site.yml on fresh lab hosts: $$(( $$(date +%s) - start )) s" | tee $(ARTIFACTS)/site-first.time
 	$(PY) -m pytest -v --durations=25 -p no:cacheprovider tests/integration/test_cluster.py tests/integration/test_topics.py \
 	  tests/integration/test_failover.py tests/integration/test_producer.py tests/integration/test_sink.py tests/integration/test_connector_module.py tests/integration/test_redis_ha.py \
-	  tests/integration/test_dispatch_api.py tests/integration/test_monitoring.py \
-	  tests/integration/test_rolling_restart.py tests/integration/test_security.py \
+	  tests/integration/test_dispatch_api.py tests/integration/test_monitoring.py tests/integration/test_security.py \
+	  $(foreach t,$(DISRUPTIONS),--deselect $(t)) \
 	  tests/integration/test_molecule_verify.py::test_every_scenario_has_a_verify_playbook \
 	  $(foreach f,$(CHAOS_IN_TEST),"tests/integration/test_chaos.py::test_fault_loses_nothing[$(f)]") \
 	  tests/integration/test_idempotence.py \
@@ -148,8 +154,8 @@ bench-producer: deps ## our producer vs Kafka's ProducerPerformance on the lab c
 redis-state: ## the drivers' state in Redis via redis-cli: counts, a sample, no duplicates
 	@tests/redis_state.sh
 
-test-chaos: deps ## chaos.yml under 5,000 updates/s for stop, kill, isolate, connect-kill, redis-restart, redis-kill, redis-wipe, api-kill, then site.yml changes nothing (needs a deployed lab; ~40 min)
-	$(PY) -m pytest -v -p no:cacheprovider tests/integration/test_chaos.py tests/integration/test_idempotence.py
+test-chaos: deps ## a Kafka node restarted on demand, a Connect worker killed, a broker stopped until its alerts fire and resolve; chaos.yml under 5,000 updates/s for stop, kill, isolate, connect-kill, redis-restart, redis-kill, redis-wipe, api-kill; then site.yml changes nothing (needs a deployed lab; ~45 min)
+	$(PY) -m pytest -v -p no:cacheprovider $(DISRUPTIONS) tests/integration/test_chaos.py tests/integration/test_idempotence.py
 
 test-rotation: deps ## the pki role's CA replacement on local hosts (unit), then playbooks/rotate-certs.yml under load: certificate renewal (5,000 updates/s, ~15 min), then CA replacement (2,000 updates/s, ~30 min), nothing lost, site.yml changes nothing after each (needs a deployed lab)
 	$(PY) -m pytest -v -p no:cacheprovider $(CA_ROTATION_UNIT) tests/integration/test_rotation.py

@@ -30,9 +30,17 @@ options:
     type: dict
     default: {}
   name:
-    description: Topic name.
+    description: Topic name. One of I(name) and I(topics) is required.
     type: str
-    required: true
+  topics:
+    description:
+      - Several topics declared in one module run (one connection to the cluster instead of one per
+        topic). Each item takes I(name) and, optionally, I(state), I(partitions),
+        I(replication_factor) and I(configs) with the meanings and defaults of the options below;
+        I(purge_configs) and I(timeout) apply to all.
+      - Mutually exclusive with I(name).
+    type: list
+    elements: dict
   state:
     description: Whether the topic should exist.
     type: str
@@ -71,14 +79,26 @@ EXAMPLES = r"""
     configs:
       cleanup.policy: compact
       min.insync.replicas: "2"
+
+- name: Every topic of the site in one run
+  kafka_topic:
+    bootstrap_servers: 192.168.56.11:9092
+    topics:
+      - {name: driver-locations, partitions: 12, configs: {cleanup.policy: compact}}
+      - {name: driver-locations-dlq, partitions: 3, configs: {retention.ms: "604800000"}}
 """
 
 RETURN = r"""
 topic:
   description: The topic as it is after the run (or would be, in check mode).
-  returned: when state=present
+  returned: with I(name) and state=present
   type: dict
   sample: {"name": "driver-locations", "partitions": 12, "replication_factor": 3, "configs": {"cleanup.policy": "compact"}}
+topics:
+  description: With I(topics), each present topic as it is after the run (or would be, in check mode).
+  returned: with I(topics)
+  type: list
+  elements: dict
 actions:
   description: What was (or would be) done.
   returned: always
@@ -299,15 +319,26 @@ class KafkaTopics:
                          f"(last seen: {cur.as_dict() if cur else 'no such topic'})")
 
 
-def run(module: AnsibleModule) -> dict[str, Any]:
-    p = module.params
-    desired = TopicState(p["name"], p["partitions"], p["replication_factor"], normalize_configs(p["configs"]))
-    kafka = KafkaTopics(p["bootstrap_servers"], p["timeout"], {k: str(v) for k, v in p["client_config"].items()})
+@dataclass
+class Outcome:
+    """What declaring one topic did (or would do, in check mode)."""
+    changed: bool
+    actions: list[str]
+    before: Optional[TopicState]
+    after: Optional[TopicState]
+
+    def diff(self, name: str) -> dict[str, Any]:
+        return {"before": self.before.as_dict() if self.before else {},
+                "after": self.after.as_dict() if self.after else {},
+                "before_header": f"topic {name}", "after_header": f"topic {name}"}
+
+
+def declare(kafka: KafkaTopics, desired: TopicState, state: str, purge_configs: bool, check_mode: bool) -> Outcome:
     current = kafka.describe(desired.name)
-    plan = plan_topic(current, desired, p["state"], p["purge_configs"])
+    plan = plan_topic(current, desired, state, purge_configs)
     after = planned_state(current, desired, plan)
 
-    if plan.changed and not module.check_mode:
+    if plan.changed and not check_mode:
         if plan.delete:
             kafka.delete(desired.name)
         else:
@@ -319,17 +350,69 @@ def run(module: AnsibleModule) -> dict[str, Any]:
                 kafka.set_configs(desired.name, plan.set_configs)
             assert after is not None
             after = kafka.wait_applied(after)
+    return Outcome(plan.changed, plan.actions, current, after)
 
-    result: dict[str, Any] = {"changed": plan.changed, "actions": plan.actions}
-    if after is not None:
-        result["topic"] = after.as_dict()
-    if module._diff:
-        result["diff"] = {
-            "before": current.as_dict() if current else {},
-            "after": after.as_dict() if after else {},
-            "before_header": f"topic {desired.name}",
-            "after_header": f"topic {desired.name}",
-        }
+
+TOPIC_KEYS = {"name", "state", "partitions", "replication_factor", "configs"}
+
+
+def declarations(params: dict[str, Any]) -> list[tuple[TopicState, str]]:
+    """(desired state, present/absent) for each topic the task declares; a bad item is named."""
+    if params["topics"] is None:
+        return [(TopicState(params["name"], params["partitions"], params["replication_factor"],
+                            normalize_configs(params["configs"])), params["state"])]
+    out: list[tuple[TopicState, str]] = []
+    for i, item in enumerate(params["topics"]):
+        where = f"topics[{i}]"
+        if not isinstance(item, dict):
+            raise TopicError(f"{where}: a topic is a dict with at least a name (got {item!r})")
+        unknown = sorted(set(item) - TOPIC_KEYS)
+        if unknown:
+            raise TopicError(f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(TOPIC_KEYS))})")
+        if not isinstance(item.get("name"), str):
+            raise TopicError(f"{where}.name: a topic name is required (got {item.get('name')!r})")
+        state = item.get("state", "present")
+        if state not in ("present", "absent"):
+            raise TopicError(f"{where}.state: must be present or absent (got {state!r})")
+        try:
+            partitions = int(item.get("partitions", 1))
+            replication_factor = int(item.get("replication_factor", 3))
+        except (TypeError, ValueError) as exc:
+            raise TopicError(f"{where} ({item['name']}): partitions and replication_factor are integers: {exc}") from exc
+        if not isinstance(item.get("configs", {}), dict):
+            raise TopicError(f"{where}.configs: a dict of config: value (got {item.get('configs')!r})")
+        try:
+            configs = normalize_configs(item.get("configs", {}))
+        except TopicError as exc:
+            raise TopicError(f"{where} ({item['name']}): {exc}") from exc
+        out.append((TopicState(item["name"], partitions, replication_factor, configs), state))
+    names = [d.name for d, _ in out]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise TopicError(f"topics: declared more than once: {', '.join(twice)}")
+    return out
+
+
+def run(module: AnsibleModule) -> dict[str, Any]:
+    p = module.params
+    wanted = declarations(p)
+    kafka = KafkaTopics(p["bootstrap_servers"], p["timeout"], {k: str(v) for k, v in p["client_config"].items()})
+    outcomes = [(desired.name, declare(kafka, desired, state, p["purge_configs"], module.check_mode))
+                for desired, state in wanted]
+
+    result: dict[str, Any] = {"changed": any(o.changed for _, o in outcomes),
+                              "actions": [a for _, o in outcomes for a in o.actions]}
+    if p["topics"] is None:
+        name, outcome = outcomes[0]
+        if outcome.after is not None:
+            result["topic"] = outcome.after.as_dict()
+        if module._diff:
+            result["diff"] = outcome.diff(name)
+    else:
+        result["topics"] = [o.after.as_dict() for _, o in outcomes if o.after is not None]
+        if module._diff:
+            # One diff per topic that changed: the callback prints each under its own header.
+            result["diff"] = [o.diff(name) for name, o in outcomes if o.changed]
     return result
 
 
@@ -338,7 +421,8 @@ def main() -> None:
         argument_spec=dict(
             bootstrap_servers=dict(type="str", required=True),
             client_config=dict(type="dict", default={}),
-            name=dict(type="str", required=True),
+            name=dict(type="str"),
+            topics=dict(type="list", elements="dict"),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             partitions=dict(type="int", default=1),
             replication_factor=dict(type="int", default=3),
@@ -346,6 +430,8 @@ def main() -> None:
             purge_configs=dict(type="bool", default=True),
             timeout=dict(type="int", default=30),
         ),
+        mutually_exclusive=[("name", "topics")],
+        required_one_of=[("name", "topics")],
         supports_check_mode=True,
     )
     if not HAS_KAFKA:

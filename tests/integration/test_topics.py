@@ -76,35 +76,30 @@ def test_fraud_topics_keep_180_days_or_compact(admin: AdminClient) -> None:
         assert topic_overrides(admin, name) == configs, name
 
 
-def test_hand_changed_config_is_put_back(admin: AdminClient) -> None:
-    # An operator "fixes" things by hand: lowers min ISR and adds a retention override.
-    set_by_hand(admin, "driver-locations", dict(DECLARED, **{"min.insync.replicas": "1", "retention.ms": "60000"}))
+def test_hand_changed_config_is_reported_by_check_mode_then_put_back(admin: AdminClient) -> None:
+    # An operator "fixes" things by hand: lowers min ISR, adds a retention override, doubles segment.ms.
+    by_hand = dict(DECLARED, **{"min.insync.replicas": "1", "retention.ms": "60000", "segment.ms": "600000"})
+    set_by_hand(admin, "driver-locations", by_hand)
+    try:
+        # --check reports the drift and changes nothing.
+        check = ansible_playbook("playbooks/topics.yml", "--check", "--diff")
+        assert check.returncode == 0, check.stdout[-3000:]
+        assert recap(check.stdout)["kafka1"]["changed"] == 1, check.stdout[-3000:]
+        assert topic_overrides(admin, "driver-locations") == by_hand  # untouched
 
-    run = ansible_playbook("playbooks/topics.yml", "--diff")
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
-    assert recap(run.stdout)["kafka1"]["changed"] == 1, run.stdout[-3000:]
-    wait_until(lambda: topic_overrides(admin, "driver-locations") == DECLARED, 30, interval=0.5,
-               what="the declared configs to be back")
-    # The diff names what was put back.
-    assert '-        "min.insync.replicas": "1",' in run.stdout, run.stdout[-3000:]
-    assert '+        "min.insync.replicas": "2",' in run.stdout, run.stdout[-3000:]
-    assert '-        "retention.ms": "60000"' in run.stdout, run.stdout[-3000:]
-    assert topic_overrides(admin, "driver-locations") == DECLARED
-
-    again = ansible_playbook("playbooks/topics.yml")
+        # A real run puts the declaration back, and its diff names what it put back.
+        run = ansible_playbook("playbooks/topics.yml", "--diff")
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+        assert recap(run.stdout)["kafka1"]["changed"] == 1, run.stdout[-3000:]
+        wait_until(lambda: topic_overrides(admin, "driver-locations") == DECLARED, 30, interval=0.5,
+                   what="the declared configs to be back")
+        assert '-        "min.insync.replicas": "1",' in run.stdout, run.stdout[-3000:]
+        assert '+        "min.insync.replicas": "2",' in run.stdout, run.stdout[-3000:]
+        assert '-        "retention.ms": "60000"' in run.stdout, run.stdout[-3000:]
+        assert '-        "segment.ms": "600000"' in run.stdout, run.stdout[-3000:]
+    finally:
+        # The next run finds nothing to do (and, after a failed assertion above, puts the topic back).
+        again = ansible_playbook("playbooks/topics.yml")
     assert again.returncode == 0, again.stdout[-3000:]
     assert recap(again.stdout)["kafka1"]["changed"] == 0, again.stdout[-3000:]
-
-
-def test_check_mode_reports_without_changing(admin: AdminClient) -> None:
-    set_by_hand(admin, "driver-locations", dict(DECLARED, **{"segment.ms": "600000"}))
-    try:
-        run = ansible_playbook("playbooks/topics.yml", "--check", "--diff")
-        assert run.returncode == 0, run.stdout[-3000:]
-        assert recap(run.stdout)["kafka1"]["changed"] == 1
-        assert topic_overrides(admin, "driver-locations")["segment.ms"] == "600000"  # untouched
-    finally:
-        fix = ansible_playbook("playbooks/topics.yml")
-        assert fix.returncode == 0, fix.stdout[-3000:]
-    wait_until(lambda: topic_overrides(admin, "driver-locations") == DECLARED, 30, interval=0.5,
-               what="the declared configs to be back")
+    assert topic_overrides(admin, "driver-locations") == DECLARED

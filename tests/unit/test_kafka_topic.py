@@ -89,3 +89,31 @@ def test_config_values_are_compared_as_kafka_strings() -> None:
     assert kt.normalize_configs({"a": 2, "b": True, "c": 0.1, "d": "x"}) == {"a": "2", "b": "true", "c": "0.1", "d": "x"}
     with pytest.raises(kt.TopicError, match=r"configs.retention.ms: a value is required \(got null\)"):
         kt.normalize_configs({"retention.ms": None})
+
+
+SINGLE = {"name": None, "topics": None, "state": "present", "partitions": 1, "replication_factor": 3, "configs": {}}
+
+
+def test_a_list_declares_each_topic_with_the_single_topic_defaults() -> None:
+    got = kt.declarations(dict(SINGLE, topics=[
+        {"name": "driver-locations", "partitions": 12, "configs": {"cleanup.policy": "compact", "min.insync.replicas": 2}},
+        {"name": "old-topic", "state": "absent"},
+    ]))
+    assert got == [(TopicState("driver-locations", 12, 3, {"cleanup.policy": "compact", "min.insync.replicas": "2"}), "present"),
+                   (TopicState("old-topic", 1, 3, {}), "absent")]
+    assert kt.declarations(dict(SINGLE, name="t", partitions=3)) == [(TopicState("t", 3, 3, {}), "present")]
+
+
+@pytest.mark.parametrize("topics,message", [
+    ([{"partitions": 3}], r"topics\[0\].name: a topic name is required \(got None\)"),
+    ([{"name": "a"}, {"name": "b", "partition": 3}], r"topics\[1\]: unknown key\(s\) partition"),
+    ([{"name": "a", "state": "gone"}], r"topics\[0\].state: must be present or absent \(got 'gone'\)"),
+    ([{"name": "a", "partitions": "twelve"}], r"topics\[0\] \(a\): partitions and replication_factor are integers"),
+    ([{"name": "a", "configs": {"retention.ms": None}}], r"topics\[0\] \(a\): configs.retention.ms: a value is required"),
+    ([{"name": "a", "configs": ["x"]}], r"topics\[0\].configs: a dict"),
+    (["a"], r"topics\[0\]: a topic is a dict with at least a name \(got 'a'\)"),
+    ([{"name": "a"}, {"name": "a"}], r"topics: declared more than once: a"),
+])
+def test_a_bad_list_item_is_named_by_its_index(topics: list, message: str) -> None:
+    with pytest.raises(kt.TopicError, match=message):
+        kt.declarations(dict(SINGLE, topics=topics))

@@ -56,3 +56,16 @@ def test_the_ca_replacement_unit_test_moved_to_test_rotation_not_away() -> None:
     assert path.exists() and f"def {name}(" in path.read_text(), f"no test {name} in {path}"
     assert "--deselect $(CA_ROTATION_UNIT)" in recipe("unit")
     assert "$(CA_ROTATION_UNIT) tests/integration/test_rotation.py" in recipe("test-rotation")
+
+
+def test_the_disruptions_taken_out_of_make_test_run_in_test_chaos() -> None:
+    m = re.search(r"^DISRUPTIONS := ((?:.*\\\n)*.*)$", MAKEFILE, re.MULTILINE)
+    assert m, "DISRUPTIONS is not set"
+    ids = m.group(1).replace("\\\n", " ").split()
+    assert len(ids) == 3, ids
+    for node in ids:
+        path, name = node.split("::")
+        source = (REPO / path).read_text()
+        assert f"def {name}(" in source, f"no test {name} in {path}"
+    assert "$(foreach t,$(DISRUPTIONS),--deselect $(t))" in recipe("integration")
+    assert "$(DISRUPTIONS) tests/integration/test_chaos.py" in recipe("test-chaos")
