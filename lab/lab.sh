@@ -259,13 +259,17 @@ descendants() {
 }
 
 # Processes that outlive a killed systemd-nspawn (a JVM) keep writing into the host's directory, and
-# its removal then fails with "Directory not empty": kill them and wait until they are gone.
+# its removal then fails with "Directory not empty": kill them and wait until they are gone. Only a
+# process in a mount namespace other than the controller's (the container's): a PID of the list whose
+# process ended may since have been reused by an unrelated process of the controller (PIDs wrap at
+# 32768 here).
 kill_all() {
-  local name=$1 pids=$2 pid left
+  local name=$1 pids=$2 pid left ns; ns=$(readlink /proc/self/ns/mnt)
   for _ in $(seq 1 20); do
     left=""
     for pid in $pids; do
-      kill -0 "$pid" 2>/dev/null && { left="$left $pid"; kill -KILL "$pid" 2>/dev/null; }
+      case "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" in ""|"$ns") continue ;; esac
+      left="$left $pid"; kill -KILL "$pid" 2>/dev/null || true
     done
     [ -z "$left" ] && return 0
     sleep 0.5
