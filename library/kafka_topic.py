@@ -385,7 +385,15 @@ def declarations(params: dict[str, Any]) -> list[tuple[TopicState, str]]:
             configs = normalize_configs(item.get("configs", {}))
         except TopicError as exc:
             raise TopicError(f"{where} ({item['name']}): {exc}") from exc
-        out.append((TopicState(item["name"], partitions, replication_factor, configs), state))
+        desired = TopicState(item["name"], partitions, replication_factor, configs)
+        # Every item checked before the first is applied: a bad one must not leave the list half done.
+        try:
+            refuse_internal(desired.name)
+            if state == "present":
+                validate_declaration(desired.name, partitions, replication_factor)
+        except TopicError as exc:
+            raise TopicError(f"{where} ({item['name']}): {exc}") from exc
+        out.append((desired, state))
     names = [d.name for d, _ in out]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

@@ -113,6 +113,8 @@ def test_a_list_declares_each_topic_with_the_single_topic_defaults() -> None:
     ([{"name": "a", "configs": ["x"]}], r"topics\[0\].configs: a dict"),
     (["a"], r"topics\[0\]: a topic is a dict with at least a name \(got 'a'\)"),
     ([{"name": "a"}, {"name": "a"}], r"topics: declared more than once: a"),
+    ([{"name": "a"}, {"name": "b", "partitions": 0}], r"topics\[1\] \(b\): partitions: must be at least 1 \(got 0\)"),
+    ([{"name": "a"}, {"name": "__consumer_offsets", "state": "absent"}], r"topics\[1\] \(__consumer_offsets\): name: .* internal topic"),
 ])
 def test_a_bad_list_item_is_named_by_its_index(topics: list, message: str) -> None:
     with pytest.raises(kt.TopicError, match=message):

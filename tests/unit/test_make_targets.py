@@ -49,11 +49,16 @@ def test_make_test_ends_with_site_run_again_the_bench_smoke_and_the_secret_check
     assert "tests/integration/test_molecule_verify.py" in recipe("molecule-verify")
 
 
+def assert_test_exists(node: str) -> None:
+    """A pytest node id `path::name` the Makefile names is a test that exists."""
+    path, _, name = node.partition("::")
+    assert (REPO / path).exists() and f"def {name}(" in (REPO / path).read_text(), f"no test {name} in {path}"
+
+
 def test_the_ca_replacement_unit_test_moved_to_test_rotation_not_away() -> None:
-    m = re.search(r"^CA_ROTATION_UNIT := (\S+)::(\w+)$", MAKEFILE, re.MULTILINE)
+    m = re.search(r"^CA_ROTATION_UNIT := (\S+::\w+)$", MAKEFILE, re.MULTILINE)
     assert m, "CA_ROTATION_UNIT names no test as file::test"
-    path, name = REPO / m.group(1), m.group(2)
-    assert path.exists() and f"def {name}(" in path.read_text(), f"no test {name} in {path}"
+    assert_test_exists(m.group(1))
     assert "--deselect $(CA_ROTATION_UNIT)" in recipe("unit")
     assert "$(CA_ROTATION_UNIT) tests/integration/test_rotation.py" in recipe("test-rotation")
 
@@ -64,8 +69,6 @@ def test_the_disruptions_taken_out_of_make_test_run_in_test_chaos() -> None:
     ids = m.group(1).replace("\\\n", " ").split()
     assert len(ids) == 3, ids
     for node in ids:
-        path, name = node.split("::")
-        source = (REPO / path).read_text()
-        assert f"def {name}(" in source, f"no test {name} in {path}"
+        assert_test_exists(node)
     assert "$(foreach t,$(DISRUPTIONS),--deselect $(t))" in recipe("integration")
     assert "$(DISRUPTIONS) tests/integration/test_chaos.py" in recipe("test-chaos")
