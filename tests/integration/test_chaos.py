@@ -84,6 +84,8 @@ def test_fault_loses_nothing(fault: str, target: str, duration: int, alerts: lis
     SUMMARY.write_text(json.dumps(summary, indent=2) + "\n")
     assert report["acknowledged"] >= 0.7 * 5000 * (duration + 40), report
     assert report["lost"] == 0 and report["failed"] == 0, report
+    # The run's made-up drivers leave with it (a tombstone each, all acknowledged).
+    assert report["drivers_removed_unacknowledged"] == 0, report
     assert report["redis_converged"] and report["redis_mismatched_drivers"] == 0, report
     assert report["urp_zero_after_restore_s"] is not None, report
     assert (run / "timeline.png").stat().st_size > 20_000

@@ -82,3 +82,40 @@ def test_redis_measures_find_the_sink_s_longest_pause_and_the_idle_drivers_retur
     # No idle driver ever missing: nothing came back, and nothing is claimed.
     m = redis_measures([(100.0, "a", 3), (102.0, "b", 3)], 101.0, 3, produced_until=102.0)
     assert m["idle_drivers_lost"] is False and m["idle_drivers_back_after_injection_s"] is None
+
+
+def test_idle_drivers_are_counted_while_gone_and_back(redis_server) -> None:
+    """sample_redis against a real Redis: all idle drivers there, some wiped, then back; the count
+    follows, across the 1,000-key chunks, and only the short chunks are asked again."""
+    import threading
+    import time
+
+    from chaos.verifier import IDLE_CHUNK, Run, sample_redis
+    run = Run(active_ids=["a-1", "a-2"], idle_ids=[f"idle-{i:05d}" for i in range(2 * IDLE_CHUNK + 500)])
+    for d in run.idle_ids + run.active_ids:
+        redis_server.hset(f"driver:{d}", mapping={"timestamp": "2026-12-07T00:00:00Z"})
+    stop = threading.Event()
+    sampler = threading.Thread(target=sample_redis, args=(redis_server, run, stop), daemon=True)
+    sampler.start()
+
+    def seen(count: int) -> None:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if run.redis_samples and run.redis_samples[-1][2] == count:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"idle count never reached {count}: {run.redis_samples[-3:]}")
+
+    seen(len(run.idle_ids))
+    gone = run.idle_ids[10:20] + run.idle_ids[-3:]
+    redis_server.delete(*[f"driver:{d}" for d in gone])
+    seen(len(run.idle_ids) - len(gone))
+    for d in gone[:5]:
+        redis_server.hset(f"driver:{d}", "timestamp", "2026-12-07T00:00:01Z")
+    seen(len(run.idle_ids) - len(gone) + 5)
+    for d in gone[5:]:
+        redis_server.hset(f"driver:{d}", "timestamp", "2026-12-07T00:00:01Z")
+    seen(len(run.idle_ids))
+    stop.set()
+    sampler.join(5)
+    assert run.redis_samples[-1][1] == "2026-12-07T00:00:00Z"
