@@ -77,8 +77,14 @@ def test_redis_measures_find_the_sink_s_longest_pause_and_the_idle_drivers_retur
     samples = [(100.0, "a", 5), (101.0, "b", 5), (102.0, "b", 0), (103.0, "b", 0), (104.0, "c", 2),
                (105.0, "d", 5), (106.0, "d", 5), (120.0, "d", 5)]
     m = redis_measures(samples, 101.5, 5, produced_until=106.0)
-    assert m == {"sink_write_pause_s": 2.5, "idle_drivers": 5, "idle_drivers_lost": True,
-                 "idle_drivers_back_after_injection_s": 3.5}
+    assert m == {"sink_write_pause_s": 2.5, "sink_paused_when_load_ended": False, "idle_drivers": 5,
+                 "idle_drivers_lost": True, "idle_drivers_back_after_injection_s": 3.5}
+    # Not one write between the fault and the end of the load (a wipe's replay outlasting it): the
+    # pause is at least that long, and said to have lasted past it.
+    samples = [(100.0, "a", 5), (101.0, "b", 5), (102.0, None, 0), (103.0, None, 0), (110.0, "c", 5)]
+    m = redis_measures(samples, 101.5, 5, produced_until=106.0)
+    assert m["sink_write_pause_s"] == 4.5 and m["sink_paused_when_load_ended"] is True
+    assert m["idle_drivers_back_after_injection_s"] == 8.5
     # No idle driver ever missing: nothing came back, and nothing is claimed.
     m = redis_measures([(100.0, "a", 3), (102.0, "b", 3)], 101.0, 3, produced_until=102.0)
     assert m["idle_drivers_lost"] is False and m["idle_drivers_back_after_injection_s"] is None
