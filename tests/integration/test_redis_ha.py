@@ -34,7 +34,7 @@ def test_one_primary_two_replicas_and_three_sentinels_that_agree() -> None:
         assert s.sentinel_get_master_addr_by_name("rastro")[0] == HOSTS[primary], f"Sentinel on {host} disagrees"
         m = s.sentinel_master("rastro")
         assert (m["num-other-sentinels"], m["num-slaves"], m["quorum"]) == (2, 2, 2), m
-        assert m["down-after-milliseconds"] == 2000 and m["failover-timeout"] == 10000, m
+        assert m["down-after-milliseconds"] == 2000 and m["failover-timeout"] == 4000, m
     roles = {}
     for conn in redis_replicas(CREDS):
         r = redis.Redis(**conn, decode_responses=True, socket_timeout=5)
