@@ -186,18 +186,25 @@ def validate_declaration(name: str, partitions: int, replication_factor: int) ->
         raise TopicError(f"replication_factor: must be at least 1 (got {replication_factor})")
 
 
+def check_declaration(desired: TopicState, state: str) -> None:
+    """What a declaration may ask, whatever the cluster holds: no internal topic; a present one with
+    a valid partition count and replication factor."""
+    refuse_internal(desired.name)
+    if state == "present":
+        validate_declaration(desired.name, desired.partitions, desired.replication_factor)
+
+
 def plan_topic(current: Optional[TopicState], desired: TopicState, state: str = "present",
                purge_configs: bool = True) -> Plan:
     """Work out the smallest set of changes that makes `current` match the declaration."""
     plan = Plan()
-    refuse_internal(desired.name)
+    check_declaration(desired, state)
     if state == "absent":
         if current is not None:
             plan.delete = True
             plan.actions.append(f"delete topic {desired.name}")
         return plan
 
-    validate_declaration(desired.name, desired.partitions, desired.replication_factor)
     if current is None:
         plan.create = True
         plan.actions.append(
@@ -381,16 +388,11 @@ def declarations(params: dict[str, Any]) -> list[tuple[TopicState, str]]:
             raise TopicError(f"{where} ({item['name']}): partitions and replication_factor are integers: {exc}") from exc
         if not isinstance(item.get("configs", {}), dict):
             raise TopicError(f"{where}.configs: a dict of config: value (got {item.get('configs')!r})")
-        try:
-            configs = normalize_configs(item.get("configs", {}))
-        except TopicError as exc:
-            raise TopicError(f"{where} ({item['name']}): {exc}") from exc
-        desired = TopicState(item["name"], partitions, replication_factor, configs)
         # Every item checked before the first is applied: a bad one must not leave the list half done.
         try:
-            refuse_internal(desired.name)
-            if state == "present":
-                validate_declaration(desired.name, partitions, replication_factor)
+            desired = TopicState(item["name"], partitions, replication_factor,
+                                 normalize_configs(item.get("configs", {})))
+            check_declaration(desired, state)
         except TopicError as exc:
             raise TopicError(f"{where} ({item['name']}): {exc}") from exc
         out.append((desired, state))
