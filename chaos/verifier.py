@@ -81,8 +81,11 @@ def sample_redis(r: Any, run: Run, stop: threading.Event) -> None:
             pipe = r.pipeline(transaction=False)
             for d in sample:
                 pipe.hget(f"driver:{d}", "timestamp")
-            asked = (chunks[turn % len(chunks):turn % len(chunks) + 1] if chunks else []) if short is None else short
-            turn += 1
+            if short is not None:
+                asked = short
+            else:  # watching for the wipe: one chunk a round, in turn
+                asked = [chunks[turn % len(chunks)]] if chunks else []
+                turn += 1
             for keys in asked:
                 pipe.exists(*keys)
             out = pipe.execute()
