@@ -327,8 +327,9 @@ def rastro_fraud(*args: str) -> Any:
 def test_the_database_has_a_primary_and_a_streaming_standby_and_refuses_plaintext() -> None:
     import psycopg2
     from rastro_fraud.store import database_config
-    from tests.lib.lab import ssh
-    primary, *standbys = inventory_groups()["postgresql"]
+    from tests.lib.lab import database_primary_now, ssh
+    primary = database_primary_now()
+    standbys = [h for h in inventory_groups()["postgresql"] if h != primary]
     assert standbys, "a standby is the database's second copy"
     conf = database_config(DB_FILE)
     with psycopg2.connect(**conf) as conn, conn.cursor() as cur:
@@ -364,10 +365,11 @@ def test_a_flagged_transaction_reaches_the_analysts_database_and_a_review_cancel
         return bool(found)
     wait_until(recorded, 60, interval=1, what=f"{card}'s suspicious transaction in PostgreSQL")
     assert found[0]["transaction_id"] == flagged["transaction_id"] and found[0]["verdict"] is None, found
-    # The file lists the database hosts in the inventory's order: the primary, then the standbys.
+    # A standby: any database host but the one taking writes.
+    from tests.lib.lab import HOSTS, database_primary_now
     primary_conf = database_config(DB_FILE)
-    standby = primary_conf["host"].split(",")[1]
-    conf = {**primary_conf, "host": standby, "port": primary_conf["port"].split(",")[1], "target_session_attrs": "any"}
+    standby = next(h for h in primary_conf["host"].split(",") if h != HOSTS.get(database_primary_now()))
+    conf = {**primary_conf, "host": standby, "port": primary_conf["port"].split(",")[0], "target_session_attrs": "any"}
 
     def on_standby() -> bool:
         with psycopg2.connect(**conf) as conn, conn.cursor() as cur:

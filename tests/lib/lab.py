@@ -66,6 +66,16 @@ def primary_now() -> str:
     return next((h for h, ip in HOSTS.items() if ip == host), host)
 
 
+def database_primary_now() -> str:
+    """The lab host whose PostgreSQL takes writes: what the analysts' clients find (every host, read-write)."""
+    import psycopg2
+    from rastro_fraud.store import database_config
+    with psycopg2.connect(**database_config(CREDENTIALS / "fraud-analyst-db.properties")) as conn, conn.cursor() as cur:
+        cur.execute("SELECT host(inet_server_addr())")
+        addr = cur.fetchone()[0]
+    return next((h for h, ip in HOSTS.items() if ip == addr), addr)
+
+
 SSH_KEY = os.environ.get("RASTRO_SSH_KEY", "/var/lib/rastro-lab/ssh/id_ed25519")
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
