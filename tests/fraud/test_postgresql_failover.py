@@ -29,13 +29,23 @@ def database() -> dict[str, str]:
     return database_config(DB_FILE)
 
 
+def end_offsets() -> dict[int, int]:
+    consumer = Consumer(kafka_conf("fraud-client", **{"group.id": "fraud-client-test-failover"}))
+    try:
+        md = consumer.list_topics("fraud-suspicious", timeout=30).topics["fraud-suspicious"]
+        return {p: consumer.get_watermark_offsets(TopicPartition("fraud-suspicious", p), timeout=10)[1]
+                for p in md.partitions}
+    finally:
+        consumer.close()
+
+
 def suspicious_between(start: dict[int, int]) -> list[tuple[str, float]]:
     """(transaction id, append time) of every fraud-suspicious record from `start` to the end now."""
     consumer = Consumer(kafka_conf("fraud-client", **{"group.id": "fraud-client-test-failover",
                                                       "isolation.level": "read_committed",
                                                       "enable.auto.commit": False}))
     try:
-        ends = {p: consumer.get_watermark_offsets(TopicPartition("fraud-suspicious", p), timeout=10)[1] for p in start}
+        ends = end_offsets()
         consumer.assign([TopicPartition("fraud-suspicious", p, o) for p, o in start.items() if o < ends[p]])
         found: list[tuple[str, float]] = []
         left = {p for p, o in start.items() if o < ends[p]}
@@ -52,16 +62,6 @@ def suspicious_between(start: dict[int, int]) -> list[tuple[str, float]]:
                     left.discard(tp.partition)
         assert not left, f"fraud-suspicious partitions {sorted(left)} not read to their end"
         return found
-    finally:
-        consumer.close()
-
-
-def end_offsets() -> dict[int, int]:
-    consumer = Consumer(kafka_conf("fraud-client", **{"group.id": "fraud-client-test-failover"}))
-    try:
-        md = consumer.list_topics("fraud-suspicious", timeout=30).topics["fraud-suspicious"]
-        return {p: consumer.get_watermark_offsets(TopicPartition("fraud-suspicious", p), timeout=10)[1]
-                for p in md.partitions}
     finally:
         consumer.close()
 
