@@ -92,7 +92,8 @@ def test_redis_measures_find_the_sink_s_longest_pause_and_the_idle_drivers_retur
 
 def test_idle_drivers_are_counted_while_gone_and_back(redis_server) -> None:
     """sample_redis against a real Redis: all idle drivers there, some wiped, then back; the count
-    follows, across the 1,000-key chunks, and only the short chunks are asked again."""
+    follows, across the 1,000-key chunks (one short of many keys, counted whole; two short of a few,
+    asked key by key), and only the short chunks are asked again."""
     import threading
     import time
 
@@ -113,13 +114,13 @@ def test_idle_drivers_are_counted_while_gone_and_back(redis_server) -> None:
         raise AssertionError(f"idle count never reached {count}: {run.redis_samples[-3:]}")
 
     seen(len(run.idle_ids))
-    gone = run.idle_ids[10:20] + run.idle_ids[-3:]
+    gone = run.idle_ids[10:20] + run.idle_ids[-3:] + run.idle_ids[IDLE_CHUNK:IDLE_CHUNK + 200]
     redis_server.delete(*[f"driver:{d}" for d in gone])
     seen(len(run.idle_ids) - len(gone))
-    for d in gone[:5]:
+    for d in gone[:5] + gone[13:163]:
         redis_server.hset(f"driver:{d}", "timestamp", "2026-12-07T00:00:01Z")
-    seen(len(run.idle_ids) - len(gone) + 5)
-    for d in gone[5:]:
+    seen(len(run.idle_ids) - len(gone) + 155)
+    for d in gone[5:13] + gone[163:]:
         redis_server.hset(f"driver:{d}", "timestamp", "2026-12-07T00:00:01Z")
     seen(len(run.idle_ids))
     stop.set()

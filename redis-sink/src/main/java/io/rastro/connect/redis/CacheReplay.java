@@ -61,8 +61,8 @@ final class CacheReplay {
     written.merge(tp, offset, Math::max);
   }
 
-  /** Check at the next {@link #check}: partitions were assigned. */
-  void assigned() {
+  /** Check at the next {@link #check}: partitions were assigned, or a write failed (Redis may have restarted). */
+  void checkSoon() {
     nextCheck = 0;
   }
 
@@ -79,7 +79,9 @@ final class CacheReplay {
 
   /**
    * Reads the markers of the assigned partitions (at most every interval); returns the partitions to
-   * rewind to offset 0. Marks replays that reached their target live and records the others' progress.
+   * rewind and where to: offset 0 for a lost marker, the replay's progress for a replay begun before the
+   * partition was assigned here. Marks replays that reached their target live and records the others'
+   * progress.
    */
   Map<TopicPartition, Long> check(ShardedWriter writer, Set<TopicPartition> assignment) {
     long now = clock.millis();
@@ -90,6 +92,8 @@ final class CacheReplay {
     List<TopicPartition> tps = new ArrayList<>(assignment);
     List<String> markers = writer.readHash(key, tps.stream().map(CacheReplay::field).toList());
     List<TopicPartition> lost = new ArrayList<>();
+    List<TopicPartition> adopted = new ArrayList<>();
+    Map<TopicPartition, Long> rewind = new HashMap<>();
     Map<String, String> updates = new LinkedHashMap<>();
     for (int i = 0; i < tps.size(); i++) {
       TopicPartition tp = tps.get(i);
@@ -97,13 +101,27 @@ final class CacheReplay {
       if (marker == null) {
         lost.add(tp);
       } else if (!isLive(marker) && !replaying.containsKey(tp)) {
-        // A replay another task began before the partition moved here: the committed offsets carry it on.
-        replaying.put(tp, new Replay(parse(marker, "target", 0L), parse(marker, "since", now)));
+        // A replay another task (or this one, before a rebalance or a crash) began: go on from what the
+        // marker says was written since it began. Not from the committed offsets: those can be the
+        // position before the replay (committed between the rewind's request and the seek).
+        long done = parse(marker, "done", 0L);
+        long target = parse(marker, "target", 0L);
+        if (done >= target) {
+          updates.put(field(tp), LIVE + " replayed=" + now);
+        } else {
+          replaying.put(tp, new Replay(target, parse(marker, "since", now)));
+          written.remove(tp); // what the batch before this check wrote is past the seek: it counts again when replayed
+          rewind.put(tp, done);
+          adopted.add(tp);
+        }
       } else if (isLive(marker) && replaying.containsKey(tp)) {
         replaying.remove(tp); // finished by the task that held it before a rebalance
       }
     }
-    Map<TopicPartition, Long> rewind = new HashMap<>();
+    if (!adopted.isEmpty()) {
+      log.info("Going on with the replay of {} partition(s) begun before they were assigned here: {}", adopted.size(),
+          adopted.stream().map(tp -> tp + " from offset " + rewind.get(tp)).toList());
+    }
     if (!lost.isEmpty()) {
       Map<TopicPartition, Long> ends = ends(lost);
       for (TopicPartition tp : lost) {
@@ -122,7 +140,7 @@ final class CacheReplay {
     for (Map.Entry<TopicPartition, Replay> e : new ArrayList<>(replaying.entrySet())) {
       TopicPartition tp = e.getKey();
       Replay r = e.getValue();
-      long done = rewind.containsKey(tp) ? 0 : written.getOrDefault(tp, -1L) + 1;
+      long done = rewind.containsKey(tp) ? rewind.get(tp) : written.getOrDefault(tp, -1L) + 1;
       if (!rewind.containsKey(tp) && done >= r.target()) {
         replaying.remove(tp);
         // When it finished stays visible (monitoring: a replay shorter than a scrape interval).

@@ -88,7 +88,7 @@ public class RedisSinkTask extends SinkTask {
   @Override
   public void open(Collection<TopicPartition> partitions) {
     if (replay != null) {
-      replay.assigned();
+      replay.checkSoon();
     }
   }
 
@@ -144,10 +144,23 @@ public class RedisSinkTask extends SinkTask {
       throw new ConnectException("Redis at " + writer.address() + " unreachable for " + failedAttempts
           + " consecutive attempts (redis.max.retries=" + config.maxRetries() + "): " + e.getMessage(), e);
     }
+    long backoff = backoffMs(failedAttempts, config.retryBackoffMs());
     log.warn("Redis at {} unreachable (attempt {}/{}), retrying the batch in {} ms: {}", writer.address(),
-        failedAttempts, config.maxRetries(), config.retryBackoffMs(), e.getMessage());
-    context.timeout(config.retryBackoffMs());
+        failedAttempts, config.maxRetries(), backoff, e.getMessage());
+    if (replay != null) {
+      replay.checkSoon(); // Redis may have restarted empty: read the markers after the first write that works
+    }
+    context.timeout(backoff);
     return new RetriableException("Redis at " + writer.address() + " unreachable: " + e.getMessage(), e);
+  }
+
+  /**
+   * The wait before attempt {@code attempt + 1}: 100 ms doubling up to {@code maxMs}. A restart or a
+   * failover is over within a second or two, so the first retries come soon; a longer outage is retried
+   * every {@code maxMs}, and {@code redis.max.retries} still bounds it at about retries × maxMs.
+   */
+  static long backoffMs(int attempt, long maxMs) {
+    return Math.min(maxMs, 100L << Math.min(Math.max(attempt - 1, 0), 20));
   }
 
   /** Read the cache markers now and then; rewind the partitions whose marker Redis lost. */

@@ -194,6 +194,53 @@ class RedisSinkTaskTest {
   }
 
   @Test
+  void aReplayBegunElsewhereGoesOnFromItsProgressNotFromTheCommittedOffset() {
+    // The task that began the replay asked for a rewind to 0, but Connect committed the batch's offsets
+    // before the seek, then the worker died: the next owner is handed offsets past everything the replay
+    // has not written yet. It must go on from the marker's progress (done=4), not from there.
+    RedisSinkTask task = new RedisSinkTask();
+    Context ctx = new Context();
+    TopicPartition p0 = new TopicPartition("driver-locations", 0);
+    TopicPartition p1 = new TopicPartition("driver-locations", 1);
+    ctx.assignment = Set.of(p0, p1);
+    task.initialize(ctx);
+    Map<String, String> p = props(redis.port);
+    p.put("cache.replay.check.interval.ms", "0");
+    task.start(p);
+    task.endOffsets(tps -> Map.of());
+    try (Jedis j = new Jedis("127.0.0.1", redis.port)) {
+      j.flushAll();
+      j.hset("drivers:replay", Map.of("driver-locations:0", "replaying target=10 done=4 since=1",
+          "driver-locations:1", "replaying target=7 done=7 since=1"));
+      task.open(List.of(p0, p1));
+      task.put(List.of(rec(50, "a", json("a", -23.1, "2026-11-22T10:00:00.000Z"))));
+      assertEquals(Map.of(p0, 4L), ctx.rewound);
+      assertTrue(j.hget("drivers:replay", "driver-locations:0").startsWith("replaying target=10 done=4"),
+          j.hget("drivers:replay", "driver-locations:0"));
+      assertTrue(j.hget("drivers:replay", "driver-locations:1").startsWith("live replayed="),
+          "a replay that had written up to its target is over: " + j.hget("drivers:replay", "driver-locations:1"));
+      // Offset 50, written before the seek, does not count as progress: only what is replayed from 4 does.
+      ctx.rewound.clear();
+      task.put(List.of(rec(4, "b", json("b", -23.2, "2026-11-22T09:00:00.000Z"))));
+      assertTrue(j.hget("drivers:replay", "driver-locations:0").startsWith("replaying target=10 done=5"),
+          j.hget("drivers:replay", "driver-locations:0"));
+      task.put(List.of(rec(9, "c", json("c", -23.3, "2026-11-22T09:00:00.000Z"))));
+      assertTrue(j.hget("drivers:replay", "driver-locations:0").startsWith("live replayed="));
+      assertEquals(Map.of(), ctx.rewound);
+    } finally {
+      task.stop();
+    }
+  }
+
+  @Test
+  void theFirstRetriesComeSoonThenEveryBackoff() {
+    assertEquals(List.of(100L, 200L, 400L, 800L, 1000L, 1000L),
+        java.util.stream.IntStream.rangeClosed(1, 6).mapToObj(a -> RedisSinkTask.backoffMs(a, 1000)).toList());
+    assertEquals(50L, RedisSinkTask.backoffMs(1, 50));
+    assertEquals(1000L, RedisSinkTask.backoffMs(600, 1000));
+  }
+
+  @Test
   void aBatchNoReplicaAcknowledgedIsRetried() {
     RedisSinkTask task = new RedisSinkTask();
     Context ctx = new Context();
