@@ -38,6 +38,8 @@ final class CacheReplay {
   private final EndOffsets endOffsets;
   private final Map<TopicPartition, Long> written = new HashMap<>();
   private final Map<TopicPartition, Replay> replaying = new HashMap<>();
+  /** Records a replay has read so far (compaction leaves far fewer than the offsets it spans). */
+  private final Map<TopicPartition, Long> replayed = new HashMap<>();
   private long nextCheck;
 
   CacheReplay(String key, long intervalMs, Clock clock, EndOffsets endOffsets) {
@@ -59,6 +61,9 @@ final class CacheReplay {
   /** Offsets written to Redis (after the batch succeeded). */
   void written(TopicPartition tp, long offset) {
     written.merge(tp, offset, Math::max);
+    if (replaying.containsKey(tp)) {
+      replayed.merge(tp, 1L, Long::sum);
+    }
   }
 
   /** Check at the next {@link #check}: partitions were assigned, or a write failed (Redis may have restarted). */
@@ -70,6 +75,7 @@ final class CacheReplay {
     partitions.forEach(tp -> {
       written.remove(tp);
       replaying.remove(tp);
+      replayed.remove(tp);
     });
   }
 
@@ -111,6 +117,7 @@ final class CacheReplay {
         } else {
           replaying.put(tp, new Replay(target, parse(marker, "since", now)));
           written.remove(tp); // what the batch before this check wrote is past the seek: it counts again when replayed
+          replayed.remove(tp);
           rewind.put(tp, done);
           adopted.add(tp);
         }
@@ -132,6 +139,7 @@ final class CacheReplay {
           continue;
         }
         replaying.put(tp, new Replay(target, now));
+        replayed.remove(tp);
         rewind.put(tp, 0L);
       }
       log.warn("Redis holds no cache marker for {} partition(s) ({}): Redis lost its data or a rebuild was asked for; "
@@ -145,7 +153,9 @@ final class CacheReplay {
         replaying.remove(tp);
         // When it finished stays visible (monitoring: a replay shorter than a scrape interval).
         updates.put(field(tp), LIVE + " replayed=" + now);
-        log.info("Replay of {} done: {} records in {} ms", tp, r.target(), now - r.since());
+        log.info("Replay of {} done: offsets up to {}, {} records read here, in {} ms", tp, r.target(),
+            replayed.getOrDefault(tp, 0L), now - r.since());
+        replayed.remove(tp);
       } else {
         updates.put(field(tp), "replaying target=" + r.target() + " done=" + Math.max(0, done) + " since=" + r.since());
       }
