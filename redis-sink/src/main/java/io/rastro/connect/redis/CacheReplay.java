@@ -24,7 +24,7 @@ final class CacheReplay {
   private static final Logger log = LoggerFactory.getLogger(CacheReplay.class);
   static final String LIVE = "live";
 
-  /** A partition's end offset, when a replay starts (how far the replay goes). */
+  /** A partition's end offset, when a replay starts: how far it goes, for a partition the task has not written yet. */
   interface EndOffsets {
     Map<TopicPartition, Long> of(Collection<TopicPartition> partitions);
   }
@@ -61,7 +61,8 @@ final class CacheReplay {
   /** Offsets written to Redis (after the batch succeeded). */
   void written(TopicPartition tp, long offset) {
     written.merge(tp, offset, Math::max);
-    if (replaying.containsKey(tp)) {
+    Replay r = replaying.get(tp);
+    if (r != null && offset < r.target()) {
       replayed.merge(tp, 1L, Long::sum);
     }
   }
@@ -130,9 +131,13 @@ final class CacheReplay {
           adopted.stream().map(tp -> tp + " from offset " + rewind.get(tp)).toList());
     }
     if (!lost.isEmpty()) {
-      Map<TopicPartition, Long> ends = ends(lost);
+      // How far a replay must go: past every offset this task had taken (what Connect may have committed).
+      // Only a partition it has not written since it was assigned needs the end offset, from the brokers:
+      // that round trip (a new admin client's TLS and SASL handshakes first) took 0.8–2 s on the lab.
+      List<TopicPartition> unknown = lost.stream().filter(tp -> !written.containsKey(tp)).toList();
+      Map<TopicPartition, Long> ends = unknown.isEmpty() ? Map.of() : ends(unknown);
       for (TopicPartition tp : lost) {
-        long target = ends.getOrDefault(tp, written.getOrDefault(tp, -1L) + 1);
+        long target = written.containsKey(tp) ? written.get(tp) + 1 : ends.getOrDefault(tp, 0L);
         written.remove(tp);
         if (target <= 0) {
           updates.put(field(tp), LIVE);
@@ -171,8 +176,8 @@ final class CacheReplay {
     try {
       return endOffsets.of(tps);
     } catch (RuntimeException e) {
-      log.warn("Could not read the end offsets of {} ({}); the replay ends at the last offset this task wrote", tps,
-          e.toString());
+      log.warn("Could not read the end offsets of {} ({}); this task has written nothing there, so nothing is replayed",
+          tps, e.toString());
       return Map.of();
     }
   }

@@ -233,6 +233,37 @@ class RedisSinkTaskTest {
   }
 
   @Test
+  void aReplayGoesPastWhatTheTaskHadTakenAndAsksTheBrokersOnlyWhereItTookNothing() {
+    RedisSinkTask task = new RedisSinkTask();
+    Context ctx = new Context();
+    TopicPartition p0 = new TopicPartition("driver-locations", 0);
+    TopicPartition p1 = new TopicPartition("driver-locations", 1);
+    ctx.assignment = Set.of(p0, p1);
+    task.initialize(ctx);
+    Map<String, String> p = props(redis.port);
+    p.put("cache.replay.check.interval.ms", "0");
+    task.start(p);
+    List<Set<TopicPartition>> asked = new ArrayList<>();
+    task.endOffsets(tps -> {
+      asked.add(Set.copyOf(tps));
+      return Map.of(p0, 90L, p1, 40L);
+    });
+    try (Jedis j = new Jedis("127.0.0.1", redis.port)) {
+      j.flushAll();
+      task.open(List.of(p0, p1));
+      task.put(List.of(rec(11, "a", json("a", -23.1, "2026-11-22T10:00:00.000Z"))));
+      assertEquals(List.of(Set.of(p1)), asked, "p0's progress (offset 11) is known: only p1's end offset is asked");
+      assertTrue(j.hget("drivers:replay", "driver-locations:0").startsWith("replaying target=12 done=0"),
+          j.hget("drivers:replay", "driver-locations:0"));
+      assertTrue(j.hget("drivers:replay", "driver-locations:1").startsWith("replaying target=40 done=0"),
+          j.hget("drivers:replay", "driver-locations:1"));
+      assertEquals(Map.of(p0, 0L, p1, 0L), ctx.rewound);
+    } finally {
+      task.stop();
+    }
+  }
+
+  @Test
   void theFirstRetriesComeSoonThenEveryBackoff() {
     assertEquals(List.of(100L, 200L, 400L, 800L, 1000L, 1000L),
         java.util.stream.IntStream.rangeClosed(1, 6).mapToObj(a -> RedisSinkTask.backoffMs(a, 1000)).toList());
