@@ -126,3 +126,16 @@ def test_idle_drivers_are_counted_while_gone_and_back(redis_server) -> None:
     stop.set()
     sampler.join(5)
     assert run.redis_samples[-1][1] == "2026-12-07T00:00:00Z"
+
+
+def test_redis_mismatches_reads_in_chunks_and_names_each_wrong_driver(redis_server) -> None:
+    """Against a real Redis, 2 drivers per round trip: a driver whose hash is right passes; one with
+    another timestamp, one with another position and one missing are named."""
+    from chaos.verifier import redis_mismatches
+    want = {d: {"timestamp": "2026-12-07T00:00:00.000Z", "status": "busy", "latitude": -23.5, "longitude": -46.6}
+            for d in ("ok", "late", "moved", "gone", "ok2")}
+    for d in ("ok", "late", "moved", "ok2"):
+        redis_server.hset(f"driver:{d}", mapping={k: str(v) for k, v in want[d].items()})
+    redis_server.hset("driver:late", "timestamp", "2026-12-06T23:59:59.000Z")
+    redis_server.hset("driver:moved", "latitude", "-23.6")
+    assert redis_mismatches(redis_server, want, chunk=2) == ["late", "moved", "gone"]
