@@ -151,16 +151,22 @@ class RedisSinkTaskTest {
     assertTrue(errors.containsKey("redis.host"), errors.toString());
   }
 
-  @Test
-  void aLostCacheMarkerReplaysThePartitionFromTheStart() {
+  /** A started task whose cache markers are read at every put, with {@code assigned} as its partitions. */
+  static RedisSinkTask replayTask(Context ctx, TopicPartition... assigned) {
     RedisSinkTask task = new RedisSinkTask();
-    Context ctx = new Context();
-    TopicPartition p0 = new TopicPartition("driver-locations", 0);
-    ctx.assignment = Set.of(p0);
+    ctx.assignment = Set.of(assigned);
     task.initialize(ctx);
     Map<String, String> p = props(redis.port);
     p.put("cache.replay.check.interval.ms", "0");
     task.start(p);
+    return task;
+  }
+
+  @Test
+  void aLostCacheMarkerReplaysThePartitionFromTheStart() {
+    Context ctx = new Context();
+    TopicPartition p0 = new TopicPartition("driver-locations", 0);
+    RedisSinkTask task = replayTask(ctx, p0);
     task.endOffsets(tps -> Map.of(p0, 3L));
     try (Jedis j = new Jedis("127.0.0.1", redis.port)) {
       j.flushAll();
@@ -198,15 +204,10 @@ class RedisSinkTaskTest {
     // The task that began the replay asked for a rewind to 0, but Connect committed the batch's offsets
     // before the seek, then the worker died: the next owner is handed offsets past everything the replay
     // has not written yet. It must go on from the marker's progress (done=4), not from there.
-    RedisSinkTask task = new RedisSinkTask();
     Context ctx = new Context();
     TopicPartition p0 = new TopicPartition("driver-locations", 0);
     TopicPartition p1 = new TopicPartition("driver-locations", 1);
-    ctx.assignment = Set.of(p0, p1);
-    task.initialize(ctx);
-    Map<String, String> p = props(redis.port);
-    p.put("cache.replay.check.interval.ms", "0");
-    task.start(p);
+    RedisSinkTask task = replayTask(ctx, p0, p1);
     task.endOffsets(tps -> Map.of());
     try (Jedis j = new Jedis("127.0.0.1", redis.port)) {
       j.flushAll();
@@ -234,15 +235,10 @@ class RedisSinkTaskTest {
 
   @Test
   void aReplayGoesPastWhatTheTaskHadTakenAndAsksTheBrokersOnlyWhereItTookNothing() {
-    RedisSinkTask task = new RedisSinkTask();
     Context ctx = new Context();
     TopicPartition p0 = new TopicPartition("driver-locations", 0);
     TopicPartition p1 = new TopicPartition("driver-locations", 1);
-    ctx.assignment = Set.of(p0, p1);
-    task.initialize(ctx);
-    Map<String, String> p = props(redis.port);
-    p.put("cache.replay.check.interval.ms", "0");
-    task.start(p);
+    RedisSinkTask task = replayTask(ctx, p0, p1);
     List<Set<TopicPartition>> asked = new ArrayList<>();
     task.endOffsets(tps -> {
       asked.add(Set.copyOf(tps));
