@@ -107,6 +107,7 @@ CHAOS_IN_TEST := redis-kill redis-wipe
 # updates/s, a broker stopped until its alerts fire and resolve (~4 min of make test on this machine).
 DISRUPTIONS := tests/integration/test_rolling_restart.py::test_on_demand_rolling_restart_of_one_node \
                tests/integration/test_sink.py::test_killed_worker_loses_nothing \
+               tests/integration/test_sink.py::test_a_worker_killed_mid_replay_hands_its_replay_on \
                tests/integration/test_monitoring.py::test_stopped_broker_fires_alerts_that_resolve_after_restart
 integration: deps api-assets ## fresh lab → site.yml --diff → assertions (Redis HA, rebuild, watchdog, dispatch API and its map included) → the Redis faults under load (redis-kill with the API probed, redis-wipe) → site.yml run again changes nothing (idempotent, nothing left behind), same Redis primary → bench-scale for 30 s (completes, loses nothing)
 	@mkdir -p $(ARTIFACTS)

@@ -269,6 +269,62 @@ def test_killed_worker_loses_nothing(r: redis.Redis) -> None:
         ssh("kafka3", "systemctl start kafka-connect")
 
 
+def replay_markers(r: redis.Redis) -> dict[int, str]:
+    """The sink's cache marker of each driver-locations partition (docs/contracts.md, drivers:replay)."""
+    return {int(f.rsplit(":", 1)[1]): v for f, v in r.hgetall("drivers:replay").items() if f.startswith(TOPIC + ":")}
+
+
+def test_a_worker_killed_mid_replay_hands_its_replay_on(r: redis.Redis) -> None:
+    """Redis loses this test's drivers and the sink's cache markers; every partition replays from
+    offset 0. The worker on kafka3 is SIGKILLed while its partitions replay and kept down: the
+    survivors take those partitions and go on from each marker's done= offset — not from the
+    committed offsets, which Connect may have moved past the rewind — and every driver is back with
+    its latest update."""
+    prefix = f"mr{uuid.uuid4().hex[:6]}-"
+    # 150,000 records of 50,000 drivers: a replay long enough for the kill to land inside it.
+    updates = list(Simulator(50_000, seed=808, id_prefix=prefix + "driver-").rounds(start_of("2026-11-22T12:00:00Z"), 150_000))
+    acked = send_updates(updates)
+    wait_sink_caught_up(acked, timeout=300)
+    latest = dict(updates)
+
+    began = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    ids = list(latest)
+    for i in range(0, len(ids), 5_000):
+        pipe = r.pipeline(transaction=False)
+        pipe.unlink(*[f"driver:{d}" for d in ids[i:i + 5_000]])
+        for key in GEO_KEYS.values():
+            pipe.zrem(key, *ids[i:i + 5_000])
+        pipe.execute()
+    r.delete("drivers:replay")
+    try:
+        # Every task has found its markers gone once each of the 12 partitions has one again.
+        deadline = time.monotonic() + 30
+        while len(replay_markers(r)) < 12:
+            assert time.monotonic() < deadline, f"the tasks never began to replay: {replay_markers(r)}"
+            time.sleep(0.05)
+        ssh("kafka3", "kill -KILL $(systemctl show -p MainPID --value kafka-connect); systemctl stop kafka-connect")
+        # The dead task's replays stop where they were: a live task rewrites its markers' done= every second.
+        first = replay_markers(r)
+        time.sleep(6)
+        second = replay_markers(r)
+        handed = {p for p, v in second.items() if v.startswith("replaying") and v == first.get(p)}
+        assert handed, f"kafka3's task had finished its replays before the kill: nothing to hand on ({first})"
+
+        wait_until(lambda: (lambda s: s["connector"]["state"] == "RUNNING" and s["tasks"]
+                            and all(t["state"] == "RUNNING" and not t["worker_id"].startswith(HOSTS["kafka3"])
+                                    for t in s["tasks"]))(connector_status("redis-sink", via="kafka1")),
+                   180, interval=2, what="tasks to move off the killed worker")
+        wait_until(lambda: (lambda m: len(m) == 12 and all(v.startswith("live") for v in m.values()))(replay_markers(r)),
+                   300, interval=2, what="every partition's replay to finish")
+        logs = "".join(ssh(h, f"awk '$0 >= \"[{began}\"' /var/log/kafka-connect/connect.log | grep 'Going on with the replay' || true").stdout
+                       for h in ("kafka1", "kafka2"))
+        for p in handed:
+            assert f"{TOPIC}-{p} from offset " in logs, f"no survivor went on with {TOPIC}-{p} from its marker: {logs!r}"
+        assert_state(r, latest)
+    finally:
+        ssh("kafka3", "systemctl start kafka-connect")
+
+
 def test_bad_connector_config_is_refused_by_the_rest_api() -> None:
     body = json.dumps({"name": "bad-sink", "connector.class": "io.rastro.connect.redis.RedisSinkConnector", "topics": TOPIC,
                        "redis.host": "", "redis.port": "70000", "redis.batch.size": "0"}).encode()
