@@ -102,9 +102,10 @@ molecule-create molecule-destroy: molecule-%:
 # dispatch API probed through it, and redis-wipe); the other six faults are make test-chaos, every
 # scenario's verify against the deployed lab make molecule-verify (make molecule runs them too).
 CHAOS_IN_TEST := redis-kill redis-wipe
-# Three more disruptions that make test-chaos runs beside the faults that cover the same ground under
+# Four more disruptions that make test-chaos runs beside the faults that cover the same ground under
 # load (connect-kill, stop): a Kafka node restarted on demand, a Connect worker killed under ~3,000
-# updates/s, a broker stopped until its alerts fire and resolve (~4 min of make test on this machine).
+# updates/s, a Connect worker killed while its partitions replay into Redis, a broker stopped until its
+# alerts fire and resolve (~5.5 min of make test on this machine).
 DISRUPTIONS := tests/integration/test_rolling_restart.py::test_on_demand_rolling_restart_of_one_node \
                tests/integration/test_sink.py::test_killed_worker_loses_nothing \
                tests/integration/test_sink.py::test_a_worker_killed_mid_replay_hands_its_replay_on \
@@ -155,7 +156,7 @@ bench-producer: deps ## our producer vs Kafka's ProducerPerformance on the lab c
 redis-state: ## the drivers' state in Redis via redis-cli: counts, a sample, no duplicates
 	@tests/redis_state.sh
 
-test-chaos: deps ## a Kafka node restarted on demand, a Connect worker killed, a broker stopped until its alerts fire and resolve; chaos.yml under 5,000 updates/s for stop, kill, isolate, connect-kill, redis-restart, redis-kill, redis-wipe, api-kill; then site.yml changes nothing (needs a deployed lab; ~45 min)
+test-chaos: deps ## a Kafka node restarted on demand, a Connect worker killed (mid-stream, then mid-replay), a broker stopped until its alerts fire and resolve; chaos.yml under 5,000 updates/s for stop, kill, isolate, connect-kill, redis-restart, redis-kill, redis-wipe, api-kill; then site.yml changes nothing (needs a deployed lab; ~45 min)
 	$(PY) -m pytest -v -p no:cacheprovider $(DISRUPTIONS) tests/integration/test_chaos.py tests/integration/test_idempotence.py
 
 test-rotation: deps ## the pki role's CA replacement on local hosts (unit), then playbooks/rotate-certs.yml under load: certificate renewal (5,000 updates/s, ~15 min), then CA replacement (2,000 updates/s, ~30 min), nothing lost, site.yml changes nothing after each (needs a deployed lab)
