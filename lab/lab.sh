@@ -206,8 +206,20 @@ start_host() {
   # A container that was killed can leave its veth behind; nspawn then refuses to start.
   ip link del "vb-$name" 2>/dev/null || true
   log "$name: booting (${ADDR[$name]})"
-  setsid systemd-nspawn -D "$(host_dir "$name")" --register=no --keep-unit -b \
-    --network-bridge="$BRIDGE" -M "$name" </dev/null >"$LAB_DIR/run/$name.log" 2>&1 &
+  # --keep-unit without systemd on the controller: nspawn puts the container under "payload" below
+  # its own cgroup. Started from one shell, the three hosts shared /payload, so the same unit on two
+  # hosts had one cgroup: a stop of redis-server on one host waited (TimeoutStopSec=infinity) for
+  # the other hosts' servers to leave it. Each host gets its own cgroup first, in every hierarchy
+  # the containers' systemd uses.
+  (
+    for root in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd /sys/fs/cgroup; do
+      if [[ -f "$root/cgroup.procs" ]]; then
+        mkdir -p "$root/rastro-lab-$name" && echo "$BASHPID" > "$root/rastro-lab-$name/cgroup.procs"
+      fi
+    done
+    exec setsid systemd-nspawn -D "$(host_dir "$name")" --register=no --keep-unit -b \
+      --network-bridge="$BRIDGE" -M "$name" </dev/null >"$LAB_DIR/run/$name.log" 2>&1
+  ) &
   echo $! > "$(pidfile "$name")"
 }
 
