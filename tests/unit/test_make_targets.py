@@ -67,7 +67,7 @@ def test_the_disruptions_taken_out_of_make_test_run_in_test_chaos() -> None:
     m = re.search(r"^DISRUPTIONS := ((?:.*\\\n)*.*)$", MAKEFILE, re.MULTILINE)
     assert m, "DISRUPTIONS is not set"
     ids = m.group(1).replace("\\\n", " ").split()
-    assert len(ids) == 3, ids
+    assert len(ids) == 4, ids
     for node in ids:
         assert_test_exists(node)
     assert "$(foreach t,$(DISRUPTIONS),--deselect $(t))" in recipe("integration")
