@@ -238,6 +238,14 @@ def test_a_future_timestamp_goes_to_dlq_and_does_not_freeze_the_driver(r: redis.
     assert all(v.startswith("timestamp: is ") and "ahead of the sink's clock" in v for v in reasons.values()), reasons
 
 
+def wait_tasks_moved_off(host: str, timeout: float) -> None:
+    """Until the connector and every task run, none of them on the killed worker of `host`."""
+    wait_until(lambda: (lambda s: s["connector"]["state"] == "RUNNING" and s["tasks"]
+                        and all(t["state"] == "RUNNING" and not t["worker_id"].startswith(HOSTS[host])
+                                for t in s["tasks"]))(connector_status("redis-sink", via="kafka1")),
+               timeout, interval=2, what=f"tasks to move off the killed worker on {host}")
+
+
 def test_killed_worker_loses_nothing(r: redis.Redis) -> None:
     _, updates = fresh_drivers("kw", 77, "2026-11-22T11:00:00Z", 30_000)
     acked: list[tuple[str, int, int]] = []
@@ -256,10 +264,7 @@ def test_killed_worker_loses_nothing(r: redis.Redis) -> None:
     assert sender.flush(60) == 0 and sender.stats.failed == 0 and len(acked) == 30_000
     try:
         # The group notices the lost member and reassigns its tasks to the two survivors.
-        wait_until(lambda: (lambda s: s["connector"]["state"] == "RUNNING" and s["tasks"]
-                            and all(t["state"] == "RUNNING" and not t["worker_id"].startswith(HOSTS["kafka3"])
-                                    for t in s["tasks"]))(connector_status("redis-sink", via="kafka1")),
-                   120, interval=2, what="tasks to move off the killed worker")
+        wait_tasks_moved_off("kafka3", 120)
         wait_sink_caught_up(acked, timeout=180)
         latest = {}
         for key, u in updates:
@@ -310,10 +315,7 @@ def test_a_worker_killed_mid_replay_hands_its_replay_on(r: redis.Redis) -> None:
         handed = {p for p, v in second.items() if v.startswith("replaying") and v == first.get(p)}
         assert handed, f"kafka3's task had finished its replays before the kill: nothing to hand on ({first})"
 
-        wait_until(lambda: (lambda s: s["connector"]["state"] == "RUNNING" and s["tasks"]
-                            and all(t["state"] == "RUNNING" and not t["worker_id"].startswith(HOSTS["kafka3"])
-                                    for t in s["tasks"]))(connector_status("redis-sink", via="kafka1")),
-                   180, interval=2, what="tasks to move off the killed worker")
+        wait_tasks_moved_off("kafka3", 180)
         wait_until(lambda: (lambda m: len(m) == 12 and all(v.startswith("live") for v in m.values()))(replay_markers(r)),
                    300, interval=2, what="every partition's replay to finish")
         logs = "".join(ssh(h, f"awk '$0 >= \"[{began}\"' /var/log/kafka-connect/connect.log | grep 'Going on with the replay' || true").stdout
