@@ -15,6 +15,7 @@ DEB_PKGS := ansible ansible-lint yamllint python3-confluent-kafka python3-pytest
             openssh-client iproute2 python3-pip python3-setuptools python3-wheel python3-prometheus-client \
             python3-matplotlib python3-redis redis-server curl chromium \
             python3-aiohttp python3-jsonschema python3-websocket wrk \
+            python3-uvloop python3-hiredis python3-uvicorn python3-starlette python3-httptools \
             python3-sklearn python3-psycopg2 postgresql
 
 LIBRDKAFKA_VERSION := $(shell cat librdkafka/version)

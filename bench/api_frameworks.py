@@ -3,8 +3,9 @@
 by id, nearby (2 km, limit 10) — on the same DriverStore and a local redis-server holding 100,000
 drivers written by the sink's apply.lua, served by each candidate from Debian's packages, one process
 each, plain HTTP on loopback (the framework alone, no TLS), loaded by wrk with the same script and
-connections. Candidates: aiohttp on asyncio's loop, aiohttp on uvloop, Starlette on uvicorn with
-httptools and uvloop. Writes artifacts/bench/api-frameworks.{json,csv} and prints a table."""
+connections. Candidates: aiohttp on asyncio's loop with redis-py's pure-Python reply parser and with
+hiredis, aiohttp on uvloop with hiredis (how rastro-dispatch runs), Starlette on uvicorn with httptools
+and uvloop. Writes artifacts/bench/api-frameworks.{json,csv} and prints a table."""
 
 from __future__ import annotations
 
@@ -34,30 +35,28 @@ CITY = (-23.68, -46.78, -23.45, -46.51)
 KEY = "bench-framework-key-0123456789"
 
 # Each candidate serves GET /v1/drivers/{id} and GET /v1/drivers/nearby with the same store.
-SERVERS = {
-    "aiohttp (asyncio)": """
+# aiohttp as rastro-dispatch runs it, on either event loop and with either of redis-py's reply parsers
+# (hiredis is a C parser redis-py uses when python3-hiredis is installed).
+AIOHTTP = """
 import sys
+{loop}
 from aiohttp import web
 from rastro_dispatch.app import Keys, make_app
 from rastro_dispatch.store import DriverStore
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import HiredisParser, PythonParser
 async def build():
-    r = Redis(port={redis_port}, decode_responses=True)
-    return make_app(DriverStore(r, r), Keys({{"bench": ("s", "{digest}")}}))
-web.run_app(build(), host="127.0.0.1", port={port}, access_log=None, print=None)
-""",
-    "aiohttp (uvloop)": """
-import uvloop
-uvloop.install()
-from aiohttp import web
-from rastro_dispatch.app import Keys, make_app
-from rastro_dispatch.store import DriverStore
-from redis.asyncio import Redis
-async def build():
-    r = Redis(port={redis_port}, decode_responses=True)
-    return make_app(DriverStore(r, r), Keys({{"bench": ("s", "{digest}")}}))
-web.run_app(build(), host="127.0.0.1", port={port}, access_log=None, print=None)
-""",
+    r = Redis(connection_pool=ConnectionPool(port={{redis_port}}, decode_responses=True, parser_class={parser}))
+    return make_app(DriverStore(r, r), Keys({{{{"bench": ("s", "{{digest}}")}}}}))
+web.run_app(build(), host="127.0.0.1", port={{port}}, access_log=None, print=None)
+"""
+UVLOOP = "import uvloop\nuvloop.install()"
+
+# Each candidate serves GET /v1/drivers/{id} and GET /v1/drivers/nearby with the same store.
+SERVERS = {
+    "aiohttp (asyncio, Python parser)": AIOHTTP.format(loop="", parser="PythonParser"),
+    "aiohttp (asyncio, hiredis)": AIOHTTP.format(loop="", parser="HiredisParser"),
+    "aiohttp (uvloop, hiredis): rastro-dispatch": AIOHTTP.format(loop=UVLOOP, parser="HiredisParser"),
     "Starlette on uvicorn (httptools, uvloop)": """
 import uvicorn
 from starlette.applications import Starlette
@@ -178,8 +177,9 @@ def main() -> int:
         w = csv.DictWriter(fh, fieldnames=list(results[0]))
         w.writeheader()
         w.writerows(results)
-    base = {r["route"]: r["requests_per_s"] for r in results if r["framework"] == "aiohttp (asyncio)"}
-    print("\n| framework | route | requests/s | × aiohttp (asyncio) | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|")
+    first = results[0]["framework"]
+    base = {r["route"]: r["requests_per_s"] for r in results if r["framework"] == first}
+    print(f"\n| framework | route | requests/s | × {first} | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['framework']} | {r['route']} | {r['requests_per_s']:,} | {r['requests_per_s'] / base[r['route']]:.2f} | "
               f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |")

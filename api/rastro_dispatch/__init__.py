@@ -1,3 +1,3 @@
 """rastro dispatch API: the driver state in Redis, over HTTPS (docs/contracts.md, "Dispatch API")."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -58,6 +58,23 @@ def store_from(path: Path, timeout: float) -> DriverStore:
     return DriverStore(replica=s.slave_for(master, **kwargs), primary=s.master_for(master, **kwargs))
 
 
+def event_loop() -> str:
+    """uvloop when it is installed (python3-uvloop; the role installs it): the same routes answer
+    ~1.2× as many requests as on asyncio's own loop (make bench-api-frameworks)."""
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio's event loop"
+    uvloop.install()
+    return f"uvloop {uvloop.__version__}"
+
+
+def redis_parser() -> str:
+    """redis-py parses replies with hiredis (C) when python3-hiredis is installed, else in Python."""
+    from redis.utils import HIREDIS_AVAILABLE
+    return "hiredis" if HIREDIS_AVAILABLE else "redis-py's Python parser"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
@@ -81,10 +98,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except (OSError, ssl.SSLError) as exc:
             print(f"rastro-dispatch: --tls-cert/--tls-key: {exc}", file=sys.stderr)
             return 2
+    loop = event_loop()
     app = make_app(store, keys, users, max_age_s=args.max_age, tile_url=args.tile_url,
                    tile_attribution=args.tile_attribution)
-    log.info("rastro-dispatch %s serving %s on %s:%d", __version__, "HTTPS" if context else "HTTP",
-             args.listen_address, args.port)
+    log.info("rastro-dispatch %s serving %s on %s:%d (%s, Redis replies parsed by %s)", __version__,
+             "HTTPS" if context else "HTTP", args.listen_address, args.port, loop, redis_parser())
     # No access log: a busy dispatch floor would write thousands of lines a second; /metrics counts them.
     web.run_app(app, host=args.listen_address, port=args.port, ssl_context=context, access_log=None,
                 print=None, handle_signals=True)

@@ -308,3 +308,20 @@ def test_the_openapi_document_is_valid_and_the_answers_follow_it(redis_server: r
     status, body = get(redis_server, "/v1/drivers/x", headers=None)
     jsonschema.validate(body, _schema(paths["/v1/drivers/{driver_id}"]["get"]["responses"]["401"]["content"]
                                       ["application/json"]["schema"]))
+
+
+def test_the_service_runs_on_uvloop_and_parses_replies_with_hiredis() -> None:
+    """The role installs python3-uvloop and python3-hiredis (make bench-api-frameworks: ×1.49 by id,
+    ×1.19 nearby); the controller's make deps too, so this runs where the service's code is tested."""
+    from rastro_dispatch import cli
+    policy = asyncio.get_event_loop_policy()
+    try:
+        assert cli.event_loop().startswith("uvloop ")
+        loop = asyncio.new_event_loop()
+        try:
+            assert type(loop).__module__.startswith("uvloop")
+        finally:
+            loop.close()
+    finally:
+        asyncio.set_event_loop_policy(policy)
+    assert cli.redis_parser() == "hiredis"
