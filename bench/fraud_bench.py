@@ -127,9 +127,9 @@ def instances(hosts: list[str], n: int) -> None:
         wait_until(lambda: all(healthy(h) for h in hosts[:n]), 180, what=f"{n} decision instances healthy")
 
 
-def scaling(hosts: list[str], backlog: int, cards: int) -> list[dict[str, Any]]:
+def scaling(hosts: list[str], backlog: int, cards: int, most: int) -> list[dict[str, Any]]:
     rows = []
-    for n in range(1, len(hosts) + 1):
+    for n in range(1, min(most, len(hosts)) + 1):
         instances(hosts, 0)
         prefix = f"bench-{run_id()}-n{n}-"
         reader = Reader(prefix)
@@ -248,8 +248,10 @@ def main() -> int:
     ap.add_argument("--backlog", type=int, default=60000, help="transactions per scaling step")
     ap.add_argument("--cards", type=int, default=100000)
     ap.add_argument("--skip-scaling", action="store_true")
+    ap.add_argument("--instances", type=int, default=3, help="the scaling steps go from 1 to this many instances")
+    ap.add_argument("--skip-soak", action="store_true", help="only the scaling steps and the plain consumer")
     args = ap.parse_args()
-    for name in ("rate", "seconds", "backlog", "cards"):
+    for name in ("rate", "seconds", "backlog", "cards", "instances"):
         if getattr(args, name) <= 0:
             ap.error(f"--{name} must be positive (got {getattr(args, name)})")
     hosts = inventory_groups().get("fraud", [])
@@ -259,11 +261,16 @@ def main() -> int:
     scale: list[dict[str, Any]] = []
     try:
         if not args.skip_scaling:
-            scale = scaling(hosts, args.backlog, args.cards)
+            scale = scaling(hosts, args.backlog, args.cards, args.instances)
         ceiling = plain_consumer_ceiling(args.backlog)
         log(f"ceiling: a plain consumer read {ceiling['read']:,} in {ceiling['seconds']} s = {ceiling['per_s']:,.0f}/s")
     finally:
         instances(hosts, len(hosts))
+    if args.skip_soak:
+        for r in scale:
+            log(f"{r['instances']} instance(s): {r['decisions_per_s']:,.0f}/s, decided twice {r['decided_twice']}; "
+                f"a plain consumer {ceiling['per_s']:,.0f}/s")
+        return 0 if all(r["decided_twice"] == 0 and r["decided"] == r["backlog"] for r in scale) else 1
     result, timeline = soak(args.rate, args.seconds, args.cards, args.drain)
     report = {"soak": result, "scaling": scale, "plain_consumer": ceiling, "goals": GOALS, "instances": hosts}
     (OUT / "fraud.json").write_text(json.dumps(report, indent=2) + "\n")

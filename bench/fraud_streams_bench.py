@@ -37,6 +37,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition  
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 from rastro_fraud.contract import format_timestamp  # noqa: E402
+from rastro_fraud.service import next_batch  # noqa: E402
 from tests.lib.lab import client_config_file, kafka_conf  # noqa: E402
 
 OUT = REPO / "artifacts" / "bench"
@@ -134,7 +135,7 @@ def python_decider(names: dict[str, str], group: str, stop_after: int) -> None:
     consumer.subscribe([names["in"]])
     done = 0
     while done < stop_after:
-        msgs = [m for m in consumer.consume(500, timeout=0.2) if not m.error()]
+        msgs = [m for m in next_batch(consumer, 500, wait=0.2) if not m.error()]
         if not msgs:
             continue
         producer.begin_transaction()

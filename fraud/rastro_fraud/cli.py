@@ -97,7 +97,8 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--client-config", type=Path, required=True)
     sv.add_argument("--models-dir", type=Path, default=Path("/opt/rastro-fraud/models"))
     sv.add_argument("--instance", required=True, help="this instance's name (its transactional.id suffix)")
-    sv.add_argument("--batch", type=_positive(int), default=500, help="transactions per Kafka transaction (default 500)")
+    sv.add_argument("--batch", type=_positive(int), default=5000,
+                    help="the most transactions in one Kafka transaction (default 5,000; a batch is what arrived meanwhile)")
     sv.add_argument("--warmup", type=_positive(float), default=3600.0,
                     help="real seconds of a partition's history that rebuild its card state (default 3600)")
     sv.add_argument("--metrics-port", type=_positive(int), default=9312)

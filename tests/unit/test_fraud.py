@@ -352,3 +352,31 @@ def test_the_analysts_query_finds_suspicious_transactions_through_the_cli(postgr
     assert [r["transaction_id"] for r in rows] == ["t-7"] and rows[0]["card_id"] == "c-77"
     bad = cli("suspicious", "--database", str(f), "--since", "yesterday")
     assert bad.returncode == 2 and "--since" in bad.stderr and "'yesterday'" in bad.stderr
+
+
+class _Queue:
+    """librdkafka's consume(n, timeout) as documented: up to n messages, returning early only when it
+    has n; `arrivals` are messages that come in during a wait."""
+
+    def __init__(self, queued: int, arrivals: int = 0) -> None:
+        self.queued, self.arrivals, self.waits = list(range(queued)), list(range(100, 100 + arrivals)), []
+
+    def consume(self, n: int, timeout: float) -> list[int]:
+        if len(self.queued) < n and timeout > 0:
+            self.waits.append(timeout)
+            self.queued += self.arrivals
+            self.arrivals = []
+        out, self.queued = self.queued[:n], self.queued[n:]
+        return out
+
+
+def test_a_batch_is_what_has_arrived_and_only_an_empty_queue_waits() -> None:
+    from rastro_fraud.service import next_batch
+    q = _Queue(queued=3)
+    assert next_batch(q, 500, wait=0.2) == [0, 1, 2] and q.waits == []  # consume(500, 0.2) waited 200 ms here
+    q = _Queue(queued=1200)
+    assert len(next_batch(q, 500, wait=0.2)) == 500 and q.waits == []
+    q = _Queue(queued=0, arrivals=4)
+    assert next_batch(q, 500, wait=0.2) == [100, 101, 102, 103] and q.waits == [0.2]
+    q = _Queue(queued=0)
+    assert next_batch(q, 500, wait=0.2) == [] and q.waits == [0.2]
