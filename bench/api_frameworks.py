@@ -34,7 +34,6 @@ APPLY = (REPO / "redis-sink/src/main/resources/io/rastro/connect/redis/apply.lua
 CITY = (-23.68, -46.78, -23.45, -46.51)
 KEY = "bench-framework-key-0123456789"
 
-# Each candidate serves GET /v1/drivers/{id} and GET /v1/drivers/nearby with the same store.
 # aiohttp as rastro-dispatch runs it, on either event loop and with either of redis-py's reply parsers
 # (hiredis is a C parser redis-py uses when python3-hiredis is installed).
 AIOHTTP = """
